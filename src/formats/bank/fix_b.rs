@@ -1,0 +1,16 @@
+//! Layout FIX-B: fixed-width GBK records (bank-files.md). Being written.
+use super::*;
+pub struct FixBWriter;
+impl RequestWriter for FixBWriter {
+    fn header(&mut self, _: &mut dyn Write, _: &BatchInfo) -> std::io::Result<()> { unimplemented!("FIX-B writer is being written") }
+    fn detail(&mut self, _: &mut dyn Write, _: &PaymentDetail) -> std::io::Result<()> { unimplemented!() }
+    fn finish(&mut self, _: &mut dyn Write, _: &BatchInfo) -> std::io::Result<()> { unimplemented!() }
+}
+pub fn read_return(_: &mut dyn BufRead, _: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>) -> Result<ReturnHeader, FormatError> { unimplemented!() }
+pub fn read_request(_: &mut dyn BufRead, _: &mut dyn FnMut(PaymentDetail) -> Result<(), FormatError>) -> Result<BatchInfo, FormatError> { unimplemented!() }
+pub struct FixBReturnWriter;
+impl ReturnWriter for FixBReturnWriter {
+    fn header(&mut self, _: &mut dyn Write, _: &ReturnHeader) -> std::io::Result<()> { unimplemented!() }
+    fn detail(&mut self, _: &mut dyn Write, _: &ReturnDetail) -> std::io::Result<()> { unimplemented!() }
+    fn finish(&mut self, _: &mut dyn Write, _: &ReturnHeader) -> std::io::Result<()> { unimplemented!() }
+}

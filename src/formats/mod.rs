@@ -1,0 +1,5 @@
+//! Files in and out: the roster CSV reader and the bank layouts.
+
+pub mod bank;
+pub mod csv_input;
+pub mod gbk;

@@ -1,0 +1,1 @@
+//! `onecard gen`: a synthetic city (being written).

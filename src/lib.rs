@@ -1,0 +1,10 @@
+//! onecard: the social-security one-card (社会保障卡 一卡通) benefit system.
+//!
+//! `domain` is the pure core; `store` is the only module that speaks SQL;
+//! `formats` reads and writes files; `jobs` are the steps of the month; `gen`
+//! makes a synthetic city; `cli` is the command-line edge.
+
+pub mod config;
+pub mod domain;
+pub mod formats;
+pub mod gen;
