@@ -8,3 +8,6 @@ pub mod config;
 pub mod domain;
 pub mod formats;
 pub mod gen;
+pub mod cli;
+pub mod jobs;
+pub mod store;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `onecard` binary: see `onecard --help`.
+
+fn main() -> std::process::ExitCode {
+    onecard::cli::main()
+}

@@ -119,7 +119,8 @@ CREATE TABLE items (
     amount_fen BIGINT NOT NULL CHECK (amount_fen > 0),
     origin TEXT NOT NULL CHECK (origin IN ('roster', 'computed', 'relief')),
     roster_line_id BIGINT REFERENCES roster_lines (id),
-    state TEXT NOT NULL CHECK (state IN ('held', 'scheduled', 'approved', 'sent', 'paid', 'failed', 'unconfirmed', 'cancelled', 'not_payable')),
+    -- pending: due and not yet decided (new, or its draft run was discarded).
+    state TEXT NOT NULL CHECK (state IN ('pending', 'held', 'scheduled', 'approved', 'sent', 'paid', 'failed', 'unconfirmed', 'cancelled', 'not_payable')),
     hold_code TEXT,
     hold_detail TEXT,
     retry_ordered INTEGER NOT NULL DEFAULT 0,
@@ -130,6 +131,15 @@ CREATE TABLE items (
     UNIQUE (person_id, program, benefit_month)
 );
 CREATE INDEX items_state ON items (state, person_id);
+
+-- The roster files a run took its lines from: a later run of the same period
+-- takes only files no live run has taken.
+CREATE TABLE run_files (
+    run_id TEXT NOT NULL REFERENCES runs (run_id),
+    source_file_id BIGINT NOT NULL REFERENCES source_files (id),
+    PRIMARY KEY (run_id, source_file_id)
+);
+CREATE INDEX run_files_file ON run_files (source_file_id);
 
 -- Batches: one request file per bank per run.
 CREATE TABLE batches (
@@ -142,7 +152,7 @@ CREATE TABLE batches (
     amount_fen BIGINT NOT NULL,
     file_name TEXT,
     sha256 TEXT,
-    state TEXT NOT NULL CHECK (state IN ('scheduled', 'exported', 'closed')),
+    state TEXT NOT NULL CHECK (state IN ('scheduled', 'exported', 'closed', 'discarded')),
     exported_at TEXT,
     closed_at TEXT,
     UNIQUE (run_id, bank_code)

@@ -36,6 +36,7 @@ text_enum!(
     /// An item's or a payment's state. `Held` items wait for their cause to clear;
     /// `Cancelled` and `NotPayable` items are never paid.
     ItemState {
+        Pending = "pending",
         Held = "held",
         Scheduled = "scheduled",
         Approved = "approved",

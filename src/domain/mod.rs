@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod ids;
 pub mod money;
+pub mod payout;
 pub mod program;
 
 pub use codes::{AnomalyCode, CardState, ItemState, RunState};

@@ -13,6 +13,7 @@ use crate::domain::Money;
 
 pub mod fix_b;
 pub mod iso20022;
+mod text_common;
 pub mod txt_a;
 
 /// Everything a layout needs to write a request batch's header.

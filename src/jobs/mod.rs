@@ -1,0 +1,5 @@
+//! The steps of the month, each composing domain, store and formats. The
+//! command line (and later the scheduler and the web desk) call these.
+
+pub mod import;
+pub mod status;

@@ -1,0 +1,132 @@
+//! `onecard status`: who is this, which card, which rosters list them.
+//! Identifiers leave the database masked (reports.md "Masking").
+
+use serde::Serialize;
+
+use crate::domain::ids::{mask_account, mask_phone};
+use crate::domain::PersonId;
+use crate::store::{persons, rosters, Store, StoreError};
+
+#[derive(Debug, Serialize)]
+pub struct PersonStatus {
+    pub person_id: String,
+    pub in_registry: bool,
+    pub name: Option<String>,
+    pub region_code: Option<String>,
+    pub gender: Option<String>,
+    pub birth_date: Option<String>,
+    pub phone: Option<String>,
+    pub death_date: Option<String>,
+    pub cards: Vec<CardView>,
+    pub roster_lines: Vec<RosterLineView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CardView {
+    pub card_no: Option<String>,
+    pub bank_code: String,
+    pub account_no: Option<String>,
+    pub state: String,
+    pub verification: String,
+    pub since: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RosterLineView {
+    pub period: String,
+    pub benefit_month: String,
+    pub program: String,
+    pub amount: String,
+    pub name: String,
+    pub region_code: String,
+    pub source: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<PersonStatus, StoreError> {
+    let pool = store.pool();
+    let person = persons::get(pool, person_id.as_str()).await?;
+    let cards = persons::cards_of(pool, person_id.as_str()).await?;
+    let lines = rosters::lines_of_person(pool, person_id.as_str()).await?;
+    Ok(PersonStatus {
+        person_id: person_id.masked(),
+        in_registry: person.is_some(),
+        name: person.as_ref().map(|p| p.name.clone()),
+        region_code: person.as_ref().map(|p| p.region_code.clone()),
+        gender: person.as_ref().map(|p| if p.gender == "1" { "male" } else { "female" }.to_string()),
+        birth_date: person.as_ref().map(|p| p.birth_date.clone()),
+        phone: person.as_ref().and_then(|p| p.phone.as_deref().map(mask_phone)),
+        death_date: person.as_ref().and_then(|p| p.death_date.clone()),
+        cards: cards
+            .into_iter()
+            .map(|c| CardView {
+                card_no: c.card_no,
+                bank_code: c.bank_code,
+                account_no: c.account_no.as_deref().map(mask_account),
+                state: c.state,
+                verification: c.verification,
+                since: c.updated_at,
+            })
+            .collect(),
+        roster_lines: lines
+            .into_iter()
+            .map(|l| RosterLineView {
+                period: l.period,
+                benefit_month: l.benefit_month,
+                program: l.program,
+                amount: crate::domain::Money::from_fen(l.amount_fen).unwrap_or_default().to_string(),
+                name: l.name,
+                region_code: l.region_code,
+                source: format!("{}:{}", l.file_name, l.line_no),
+            })
+            .collect(),
+    })
+}
+
+impl PersonStatus {
+    /// The human view printed by `onecard status`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        if !self.in_registry {
+            out.push_str(&format!("{}  NOT IN THE REGISTRY\n", self.person_id));
+        } else {
+            out.push_str(&format!(
+                "{}  {}  {}  born {}  region {}  phone {}{}\n",
+                self.person_id,
+                dash(&self.name),
+                dash(&self.gender),
+                dash(&self.birth_date),
+                dash(&self.region_code),
+                dash(&self.phone),
+                self.death_date.as_ref().map(|d| format!("  DIED {d}")).unwrap_or_default()
+            ));
+        }
+        out.push_str("\nCards\n");
+        if self.cards.is_empty() {
+            out.push_str("  none: items are held with no_active_card until a card is active\n");
+        }
+        for c in &self.cards {
+            out.push_str(&format!(
+                "  {:<10} bank {}  account {:<20} {:<10} {:<10} since {}\n",
+                dash(&c.card_no),
+                c.bank_code,
+                dash(&c.account_no),
+                c.state,
+                c.verification,
+                c.since
+            ));
+        }
+        out.push_str("\nRosters\n");
+        if self.roster_lines.is_empty() {
+            out.push_str("  no roster lists this person\n");
+        }
+        for l in &self.roster_lines {
+            out.push_str(&format!(
+                "  {}  for {}  {:<18} {:>10}  {}  {}  {}\n",
+                l.period, l.benefit_month, l.program, l.amount, l.name, l.region_code, l.source
+            ));
+        }
+        out
+    }
+}
