@@ -20,5 +20,6 @@ fn main() {
         out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", f.display().to_string()));
     }
     out.push_str("];\n");
-    fs::write(Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_banks.rs"), out).expect("OUT_DIR is writable");
+    fs::write(Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_banks.rs"), out)
+        .expect("OUT_DIR is writable");
 }

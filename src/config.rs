@@ -95,7 +95,16 @@ impl Default for Config {
     fn default() -> Config {
         let programs = Program::ALL
             .into_iter()
-            .map(|p| (p, ProgramConfig { name: p.default_name().into(), owner: p.default_owner().into(), cap: p.default_cap() }))
+            .map(|p| {
+                (
+                    p,
+                    ProgramConfig {
+                        name: p.default_name().into(),
+                        owner: p.default_owner().into(),
+                        cap: p.default_cap(),
+                    },
+                )
+            })
             .collect();
         Config {
             programs,
@@ -170,7 +179,8 @@ impl Config {
         let mut config = match &file.bank_formats_dir {
             None => Config::builtin()?,
             Some(dir) => {
-                let dir = if dir.is_relative() { path.parent().unwrap_or(Path::new(".")).join(dir) } else { dir.clone() };
+                let dir =
+                    if dir.is_relative() { path.parent().unwrap_or(Path::new(".")).join(dir) } else { dir.clone() };
                 Config::with_bank_dir(&dir)?
             }
         };
@@ -201,7 +211,13 @@ impl Config {
         if let Some(tiers) = &file.elderly_tiers {
             config.elderly_tiers = tiers
                 .iter()
-                .map(|t| Ok(ElderlyTier { min_age: t.min_age, max_age: t.max_age, amount: money("elderly_tiers.amount", &t.amount)? }))
+                .map(|t| {
+                    Ok(ElderlyTier {
+                        min_age: t.min_age,
+                        max_age: t.max_age,
+                        amount: money("elderly_tiers.amount", &t.amount)?,
+                    })
+                })
                 .collect::<Result<_, ConfigError>>()?;
             config.check_tiers().map_err(invalid)?;
         }
@@ -209,7 +225,8 @@ impl Config {
             config.unemployment_month_limit = n;
         }
         if let Some(d) = &file.deadlines {
-            config.deadlines.missed_payment_days = d.missed_payment_days.unwrap_or(config.deadlines.missed_payment_days);
+            config.deadlines.missed_payment_days =
+                d.missed_payment_days.unwrap_or(config.deadlines.missed_payment_days);
             config.deadlines.batch_close_days = d.batch_close_days.unwrap_or(config.deadlines.batch_close_days);
         }
         Ok(config)
@@ -218,8 +235,11 @@ impl Config {
     fn with_bank_dir(dir: &Path) -> Result<Config, ConfigError> {
         let mut config = Config::default();
         let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Read { path: dir.into(), source })?;
-        let mut paths: Vec<PathBuf> =
-            entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
         paths.sort();
         for p in paths {
             let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;

@@ -4,10 +4,10 @@
 //! `formats` reads and writes files; `jobs` are the steps of the month; `gen`
 //! makes a synthetic city; `cli` is the command-line edge.
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod formats;
 pub mod gen;
-pub mod cli;
 pub mod jobs;
 pub mod store;

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{databases, json, onecard, ok, scalar, TestDb};
+use common::{databases, json, ok, onecard, scalar, TestDb};
 
 const HEADER: &str = "program,period,person_id,name,amount,region_code,for_period,source_ref\n";
 
@@ -182,7 +182,11 @@ async fn gbk_roster_with_chinese_headers_and_crlf_imports() {
 async fn a_file_missing_a_required_column_is_rejected_whole() {
     for db in databases().await {
         let dir = tempfile::tempdir().unwrap();
-        let file = write(dir.path(), "r.csv", "program,period,person_id,name,region_code\ndibao,2026-11,11010519491231002X,陈秀英,440703001001\n");
+        let file = write(
+            dir.path(),
+            "r.csv",
+            "program,period,person_id,name,region_code\ndibao,2026-11,11010519491231002X,陈秀英,440703001001\n",
+        );
         let out = onecard(&db, dir.path(), &["import", "roster", &file]);
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);

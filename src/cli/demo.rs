@@ -1,5 +1,5 @@
-//! `onecard demo`: generate a city, import it, and show what the month holds,
-//! on the embedded database in a fresh directory.
+//! `onecard demo`: the month end to end on the embedded database in a fresh
+//! directory: generate a city, import it, create, approve and export the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,11 +7,18 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::jobs::import::{self, registry::RegistryImporter, roster::RosterImporter};
 use crate::formats::csv_input::EncodingChoice;
+use crate::jobs::import::{self, registry::RegistryImporter, roster::RosterImporter};
+use crate::jobs::run::{self as jobs_run, create, export};
 use crate::store::Store;
 
-pub async fn run(config: &Config, persons: u64, dir: Option<PathBuf>, seed: u64, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    config: &Config,
+    persons: u64,
+    dir: Option<PathBuf>,
+    seed: u64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let dir = match dir {
         Some(d) => d,
         None => PathBuf::from(format!("onecard-demo-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"))),
@@ -28,14 +35,17 @@ pub async fn run(config: &Config, persons: u64, dir: Option<PathBuf>, seed: u64,
 
     let store = Store::connect(&db_url).await?;
     say(json, &format!("2. importing into {db_url}"));
-    let mut summaries =
-        vec![import::import_file(&store, &city.join("cardholders.csv"), EncodingChoice::Auto, RegistryImporter::new(config, "demo")).await?];
-    let mut rosters: Vec<PathBuf> = generated
-        .files
-        .iter()
-        .filter(|f| f.name.starts_with("roster_"))
-        .map(|f| city.join(&f.name))
-        .collect();
+    let mut summaries = vec![
+        import::import_file(
+            &store,
+            &city.join("cardholders.csv"),
+            EncodingChoice::Auto,
+            RegistryImporter::new(config, "demo"),
+        )
+        .await?,
+    ];
+    let mut rosters: Vec<PathBuf> =
+        generated.files.iter().filter(|f| f.name.starts_with("roster_")).map(|f| city.join(&f.name)).collect();
     rosters.sort();
     for r in &rosters {
         summaries.push(import::import_file(&store, r, EncodingChoice::Auto, RosterImporter::default()).await?);
@@ -48,12 +58,21 @@ pub async fn run(config: &Config, persons: u64, dir: Option<PathBuf>, seed: u64,
     if !json {
         super::print_imports(std::slice::from_ref(&again), false)?;
     }
+    say(json, &format!("4. creating the {period} run (maker: demo-maker)"));
+    let run_id = create::create_run(
+        &store,
+        config,
+        &create::CreateOptions { period, by: "demo-maker".into(), value_date: None },
+    )
+    .await?;
+    say(json, "5. approving it (checker: demo-checker)");
+    jobs_run::approve(&store, &run_id, "demo-checker").await?;
+    let outbox = dir.join("outbox");
+    say(json, &format!("6. exporting the bank files to {}", outbox.display()));
+    let exported = export::export_run(&store, config, &run_id, &outbox).await?;
+    let summary = jobs_run::summary(&store, config, &run_id).await?;
     let (persons_in_db, active_cards) = crate::store::persons::count(store.pool()).await?;
-    let example = summaries
-        .iter()
-        .find(|s| s.kind == "roster")
-        .map(|_| ())
-        .and_then(|_| first_roster_person(&rosters));
+    let example = summaries.iter().find(|s| s.kind == "roster").map(|_| ()).and_then(|_| first_roster_person(&rosters));
     if json {
         println!(
             "{}",
@@ -64,10 +83,18 @@ pub async fn run(config: &Config, persons: u64, dir: Option<PathBuf>, seed: u64,
                 "imports": summaries,
                 "persons": persons_in_db,
                 "active_cards": active_cards,
+                "run": summary,
+                "export": exported,
             }))?
         );
     } else {
-        println!("\nThe city: {persons_in_db} persons in the registry, {active_cards} active cards.");
+        println!("\nThe city: {persons_in_db} persons in the registry, {active_cards} active cards.\n");
+        print!("{}", summary.render());
+        println!("\nBank files in {}:", outbox.display());
+        for f in &exported.files {
+            println!("  {:<34} {:>7} payments {:>14}  sha256 {}…", f.file, f.count, f.amount, &f.sha256[..12]);
+        }
+        println!("  {}", exported.manifest);
         println!("Database: {db_url}");
         if let Some(id) = example {
             println!("Ask about a person:  cargo run --release -- --db {db_url} status {id}");

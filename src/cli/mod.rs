@@ -15,6 +15,7 @@ use crate::jobs::import::{self, registry::RegistryImporter, roster::RosterImport
 use crate::store::Store;
 
 mod demo;
+mod run;
 
 #[derive(Parser, Debug)]
 #[command(name = "onecard", version, about = "Social-security one-card (社会保障卡 一卡通) benefit payments")]
@@ -51,6 +52,11 @@ pub enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Payout runs: create, show, list, approve, discard, export.
+    Run {
+        #[command(subcommand)]
+        what: run::RunCommand,
+    },
     /// What a caseworker asks: the person, card and rosters.
     Status { person_id: String },
     /// The whole month end to end on the embedded database, in a fresh directory.
@@ -83,6 +89,11 @@ pub enum ImportWhat {
 }
 
 pub fn main() -> ExitCode {
+    // Output piped into `head` ends quietly instead of panicking on a closed pipe.
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -109,7 +120,8 @@ fn one_line(e: &anyhow::Error) -> String {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ONECARD_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -171,6 +183,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run { what } => {
+            let store = Store::connect(&cli.db).await?;
+            run::run(&store, &config, what, cli.json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }
@@ -211,13 +228,21 @@ pub(crate) fn print_imports(summaries: &[ImportSummary], json: bool) -> anyhow::
             continue;
         }
         let extra = match (s.details.get("program"), s.details.get("amount")) {
-            (Some(p), Some(a)) => format!("  {} {} total {}", p.as_str().unwrap_or(""), s.details["period"].as_str().unwrap_or(""), a.as_str().unwrap_or("")),
+            (Some(p), Some(a)) => format!(
+                "  {} {} total {}",
+                p.as_str().unwrap_or(""),
+                s.details["period"].as_str().unwrap_or(""),
+                a.as_str().unwrap_or("")
+            ),
             _ => format!(
                 "  persons +{} ~{}, cards +{}",
                 s.details["persons_added"], s.details["persons_updated"], s.details["cards_added"]
             ),
         };
-        println!("{}: {} rows, {} accepted, {} rejected ({}){extra}", s.file, s.rows, s.accepted, s.rejected, s.encoding);
+        println!(
+            "{}: {} rows, {} accepted, {} rejected ({}){extra}",
+            s.file, s.rows, s.accepted, s.rejected, s.encoding
+        );
         if let Some(r) = &s.rejects_file {
             println!("  rejected rows and their reasons: {r}");
         }

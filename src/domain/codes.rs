@@ -100,5 +100,6 @@ impl AnomalyCode {
     ];
 
     /// Codes a run gives to items it will never pay.
-    pub const NEVER_PAID: [AnomalyCode; 3] = [AnomalyCode::Deceased, AnomalyCode::DuplicateLine, AnomalyCode::AlreadyPaid];
+    pub const NEVER_PAID: [AnomalyCode; 3] =
+        [AnomalyCode::Deceased, AnomalyCode::DuplicateLine, AnomalyCode::AlreadyPaid];
 }

@@ -27,7 +27,9 @@ fn spec_examples_are_valid() {
 
 #[test]
 fn normalises_case_width_and_spaces() {
-    for raw in ["11010519491231002x", " 11010519491231002X ", "１１０１０５１９４９１２３１００２Ｘ", "110105 19491231 002X"] {
+    for raw in
+        ["11010519491231002x", " 11010519491231002X ", "１１０１０５１９４９１２３１００２Ｘ", "110105 19491231 002X"]
+    {
         assert_eq!(pid(raw).unwrap().as_str(), "11010519491231002X", "{raw}");
     }
 }
@@ -96,7 +98,8 @@ fn from_parts_round_trips() {
 #[test]
 fn names_are_normalised() {
     assert_eq!(PersonName::parse("  陈秀英 ").unwrap().as_str(), "陈秀英");
-    for raw in ["阿依古丽・买买提", "阿依古丽•买买提", "阿依古丽‧买买提", "阿依古丽．买买提", "阿依古丽·买买提"] {
+    for raw in ["阿依古丽・买买提", "阿依古丽•买买提", "阿依古丽‧买买提", "阿依古丽．买买提", "阿依古丽·买买提"]
+    {
         assert_eq!(PersonName::parse(raw).unwrap().as_str(), "阿依古丽·买买提", "{raw}");
     }
     assert_eq!(PersonName::parse("Li   Wei").unwrap().as_str(), "Li Wei");

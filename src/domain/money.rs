@@ -83,7 +83,8 @@ impl Money {
             return Err(MoneyError::TooLarge(owned()));
         }
         let yuan: i64 = int_part.parse().map_err(|_| MoneyError::NotANumber(owned()))?;
-        let mut fen_frac: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotANumber(owned()))? };
+        let mut fen_frac: i64 =
+            if frac.is_empty() { 0 } else { frac.parse().map_err(|_| MoneyError::NotANumber(owned()))? };
         if frac.len() == 1 {
             fen_frac *= 10;
         }
@@ -194,7 +195,8 @@ mod tests {
     #[test]
     fn rejects_what_it_would_have_to_guess() {
         use MoneyError::*;
-        let cases: &[(&str, fn(String) -> MoneyError)] = &[
+        type Case<'a> = (&'a str, fn(String) -> MoneyError);
+        let cases: &[Case] = &[
             ("-780.00", Sign),
             ("+780.00", Sign),
             ("1,234.00", ThousandsSeparator),

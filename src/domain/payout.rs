@@ -141,7 +141,12 @@ pub fn decide(inputs: &PersonInputs, config: &Config) -> Decisions {
         });
         for &other in members.iter().filter(|&&i| i != rep) {
             let detail = format!("another line for {} {} is kept", key.0, key.1);
-            out.duplicates.push(Decision { candidate: other, outcome: Outcome::NotPaid(AnomalyCode::DuplicateLine), detail, item_id });
+            out.duplicates.push(Decision {
+                candidate: other,
+                outcome: Outcome::NotPaid(AnomalyCode::DuplicateLine),
+                detail,
+                item_id,
+            });
         }
         let existing = settled.get(key);
         let item_id = item_id.or(existing.map(|e| e.item_id));
@@ -154,7 +159,9 @@ pub fn decide(inputs: &PersonInputs, config: &Config) -> Decisions {
                     Outcome::NotPaid(AnomalyCode::AlreadyPaid),
                     format!("{} {} is already paid or in a payment", key.0, key.1),
                 ),
-                Some(Settled::NotPayable) => decided(Outcome::NotPaid(AnomalyCode::Deceased), "the item is not payable".into()),
+                Some(Settled::NotPayable) => {
+                    decided(Outcome::NotPaid(AnomalyCode::Deceased), "the item is not payable".into())
+                }
                 Some(Settled::Cancelled | Settled::FailedWaiting) => decided(Outcome::Skip, String::new()),
                 None => {
                     open.insert(*key, decided(Outcome::Pay, String::new()));
@@ -171,7 +178,13 @@ pub fn decide(inputs: &PersonInputs, config: &Config) -> Decisions {
     for &(a, b) in &config.exclusive {
         for key in open.keys() {
             let (p, month) = *key;
-            let other = if p == a { b } else if p == b { a } else { continue };
+            let other = if p == a {
+                b
+            } else if p == b {
+                a
+            } else {
+                continue;
+            };
             if present(&(other, month), &open) {
                 conflicts.push((*key, format!("{a} and {b} both for {month}")));
             }
@@ -188,11 +201,9 @@ pub fn decide(inputs: &PersonInputs, config: &Config) -> Decisions {
     let requires = |p: Program| config.prerequisites.iter().find(|(q, _)| *q == p).map(|(_, r)| *r);
     let keys: Vec<Key> = open.keys().copied().collect();
     let (dependent, independent): (Vec<Key>, Vec<Key>) = keys.iter().partition(|(p, _)| requires(*p).is_some());
-    let mut unemployment_months = inputs
-        .existing
-        .iter()
-        .filter(|e| e.program == Program::Unemployment && e.settled == Settled::Claimed)
-        .count() as u32;
+    let mut unemployment_months =
+        inputs.existing.iter().filter(|e| e.program == Program::Unemployment && e.settled == Settled::Claimed).count()
+            as u32;
     for key in independent.iter().chain(&dependent) {
         let Some(d) = open.get(key) else { continue };
         if d.outcome != Outcome::Pay {
@@ -200,14 +211,17 @@ pub fn decide(inputs: &PersonInputs, config: &Config) -> Decisions {
         }
         let c = &inputs.candidates[d.candidate];
         let hold = if let Some(required) = requires(key.0) {
-            let required_ok = claimed(&(required, key.1)) || open.get(&(required, key.1)).is_some_and(|r| r.outcome == Outcome::Pay);
-            (!required_ok).then(|| (AnomalyCode::MissingPrerequisite, format!("no payable {required} item for {}", key.1)))
+            let required_ok =
+                claimed(&(required, key.1)) || open.get(&(required, key.1)).is_some_and(|r| r.outcome == Outcome::Pay);
+            (!required_ok)
+                .then(|| (AnomalyCode::MissingPrerequisite, format!("no payable {required} item for {}", key.1)))
         } else {
             None
         };
         let cap = config.program(key.0).cap;
         let hold = hold.or_else(|| {
-            (c.amount > cap).then(|| (AnomalyCode::CapExceeded, format!("{} is above the {} cap of {cap}", c.amount, key.0)))
+            (c.amount > cap)
+                .then(|| (AnomalyCode::CapExceeded, format!("{} is above the {} cap of {cap}", c.amount, key.0)))
         });
         let hold = hold.or_else(|| {
             if key.0 != Program::Unemployment {
@@ -245,7 +259,8 @@ pub fn decide(inputs: &PersonInputs, config: &Config) -> Decisions {
 fn representative(inputs: &PersonInputs, members: &[usize]) -> usize {
     let region = inputs.registered.as_ref().map(|r| r.region_code.as_str());
     let first = |it: &mut dyn Iterator<Item = usize>| it.min_by_key(|&i| inputs.candidates[i].order);
-    let matching = members.iter().copied().filter(|&i| region.is_some() && inputs.candidates[i].region_code.as_deref() == region);
+    let matching =
+        members.iter().copied().filter(|&i| region.is_some() && inputs.candidates[i].region_code.as_deref() == region);
     first(&mut matching.into_iter()).or_else(|| first(&mut members.iter().copied())).unwrap_or(members[0])
 }
 
@@ -256,7 +271,10 @@ fn rule_1_to_3(inputs: &PersonInputs, c: &Candidate) -> Option<(Outcome, String)
     };
     if let Some(name) = &c.name {
         if *name != reg.name {
-            return Some((Outcome::Hold(AnomalyCode::NameMismatch), format!("roster name {name}, registry name {}", reg.name)));
+            return Some((
+                Outcome::Hold(AnomalyCode::NameMismatch),
+                format!("roster name {name}, registry name {}", reg.name),
+            ));
         }
     }
     if let Payee::Card { unencodable: Some(ch), bank_code, .. } = &inputs.payee {
@@ -292,7 +310,9 @@ pub fn elderly_amount(birth: NaiveDate, death: Option<NaiveDate>, month: Period,
         return None;
     }
     let mut age = chrono::Datelike::year(&last) - chrono::Datelike::year(&birth);
-    if (chrono::Datelike::month(&last), chrono::Datelike::day(&last)) < (chrono::Datelike::month(&birth), chrono::Datelike::day(&birth)) {
+    if (chrono::Datelike::month(&last), chrono::Datelike::day(&last))
+        < (chrono::Datelike::month(&birth), chrono::Datelike::day(&birth))
+    {
         age -= 1;
     }
     config.elderly_amount(age)

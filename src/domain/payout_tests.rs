@@ -54,39 +54,81 @@ fn a_plain_line_is_paid() {
 
 #[test]
 fn each_rule_decides_in_its_order() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut PersonInputs)>, Outcome)> = vec![
+    type Change = Box<dyn Fn(&mut PersonInputs)>;
+    let cases: Vec<(&str, Change, Outcome)> = vec![
         ("unknown person", Box::new(|i| i.registered = None), Outcome::Hold(UnknownPerson)),
-        ("unknown beats no card", Box::new(|i| {
-            i.registered = None;
-            i.payee = Payee::None("no card".into());
-        }), Outcome::Hold(UnknownPerson)),
+        (
+            "unknown beats no card",
+            Box::new(|i| {
+                i.registered = None;
+                i.payee = Payee::None("no card".into());
+            }),
+            Outcome::Hold(UnknownPerson),
+        ),
         ("name mismatch", Box::new(|i| i.candidates[0].name = Some("陈秀容".into())), Outcome::Hold(NameMismatch)),
-        ("name outside GBK for a GBK bank", Box::new(|i| {
-            i.payee = Payee::Card { card_id: 1, bank_code: "105".into(), account_no: "x".into(), unencodable: Some('𠮷') }
-        }), Outcome::Hold(NameMismatch)),
-        ("died before the benefit month", Box::new(|i| {
-            i.registered.as_mut().unwrap().death_date = NaiveDate::from_ymd_opt(2026, 10, 31)
-        }), Outcome::NotPaid(Deceased)),
-        ("died in the benefit month: still due", Box::new(|i| {
-            i.registered.as_mut().unwrap().death_date = NaiveDate::from_ymd_opt(2026, 11, 2)
-        }), Outcome::Pay),
-        ("mismatch beats deceased", Box::new(|i| {
-            i.registered.as_mut().unwrap().death_date = NaiveDate::from_ymd_opt(2026, 10, 1);
-            i.candidates[0].name = Some("别人".into());
-        }), Outcome::Hold(NameMismatch)),
-        ("already paid", Box::new(|i| i.existing.push(Existing {
-            item_id: 9, program: Program::Dibao, benefit_month: p("2026-11"), settled: Settled::Claimed,
-        })), Outcome::NotPaid(AlreadyPaid)),
-        ("cancelled key is skipped", Box::new(|i| i.existing.push(Existing {
-            item_id: 9, program: Program::Dibao, benefit_month: p("2026-11"), settled: Settled::Cancelled,
-        })), Outcome::Skip),
+        (
+            "name outside GBK for a GBK bank",
+            Box::new(|i| {
+                i.payee =
+                    Payee::Card {
+                        card_id: 1, bank_code: "105".into(), account_no: "x".into(), unencodable: Some('𠮷')
+                    }
+            }),
+            Outcome::Hold(NameMismatch),
+        ),
+        (
+            "died before the benefit month",
+            Box::new(|i| i.registered.as_mut().unwrap().death_date = NaiveDate::from_ymd_opt(2026, 10, 31)),
+            Outcome::NotPaid(Deceased),
+        ),
+        (
+            "died in the benefit month: still due",
+            Box::new(|i| i.registered.as_mut().unwrap().death_date = NaiveDate::from_ymd_opt(2026, 11, 2)),
+            Outcome::Pay,
+        ),
+        (
+            "mismatch beats deceased",
+            Box::new(|i| {
+                i.registered.as_mut().unwrap().death_date = NaiveDate::from_ymd_opt(2026, 10, 1);
+                i.candidates[0].name = Some("别人".into());
+            }),
+            Outcome::Hold(NameMismatch),
+        ),
+        (
+            "already paid",
+            Box::new(|i| {
+                i.existing.push(Existing {
+                    item_id: 9,
+                    program: Program::Dibao,
+                    benefit_month: p("2026-11"),
+                    settled: Settled::Claimed,
+                })
+            }),
+            Outcome::NotPaid(AlreadyPaid),
+        ),
+        (
+            "cancelled key is skipped",
+            Box::new(|i| {
+                i.existing.push(Existing {
+                    item_id: 9,
+                    program: Program::Dibao,
+                    benefit_month: p("2026-11"),
+                    settled: Settled::Cancelled,
+                })
+            }),
+            Outcome::Skip,
+        ),
         ("over the cap", Box::new(|i| i.candidates[0].amount = yuan("5000.01")), Outcome::Hold(CapExceeded)),
         ("at the cap", Box::new(|i| i.candidates[0].amount = yuan("5000.00")), Outcome::Pay),
         ("no active card", Box::new(|i| i.payee = Payee::None("card lost".into())), Outcome::Hold(NoActiveCard)),
-        ("cap beats no card", Box::new(|i| {
-            i.candidates[0].amount = yuan("9999.00");
-            i.payee = Payee::None("never issued".into());
-        }), Outcome::Hold(CapExceeded)),
+        (
+            "cap beats no card",
+            Box::new(|i| {
+                i.candidates[0].amount = yuan("9999.00");
+                i.payee = Payee::None("never issued".into());
+            }),
+            Outcome::Hold(CapExceeded),
+        ),
     ];
     for (name, change, want) in cases {
         let mut i = person(vec![line(1, Program::Dibao, "780.00")]);
@@ -122,7 +164,12 @@ fn duplicate_keeps_the_line_of_the_registry_region_else_the_first() {
 #[test]
 fn duplicates_of_a_paid_key_are_duplicate_and_already_paid() {
     let mut i = person(vec![line(1, Program::Dibao, "780.00"), line(2, Program::Dibao, "780.00")]);
-    i.existing.push(Existing { item_id: 4, program: Program::Dibao, benefit_month: p("2026-11"), settled: Settled::Claimed });
+    i.existing.push(Existing {
+        item_id: 4,
+        program: Program::Dibao,
+        benefit_month: p("2026-11"),
+        settled: Settled::Claimed,
+    });
     let d = decide(&i, &config());
     assert_eq!(d.keys[0].outcome, Outcome::NotPaid(AlreadyPaid));
     assert_eq!(d.keys[0].item_id, Some(4));
@@ -131,7 +178,11 @@ fn duplicates_of_a_paid_key_are_duplicate_and_already_paid() {
 
 #[test]
 fn exclusive_programs_hold_both_even_against_a_paid_one() {
-    let i = person(vec![line(1, Program::Dibao, "780.00"), line(2, Program::Wubao, "1500.00"), line(3, Program::Veteran, "300.00")]);
+    let i = person(vec![
+        line(1, Program::Dibao, "780.00"),
+        line(2, Program::Wubao, "1500.00"),
+        line(3, Program::Veteran, "300.00"),
+    ]);
     assert_eq!(
         outcomes(&i),
         [
@@ -141,11 +192,21 @@ fn exclusive_programs_hold_both_even_against_a_paid_one() {
         ]
     );
     let mut i = person(vec![line(2, Program::Wubao, "1500.00")]);
-    i.existing.push(Existing { item_id: 1, program: Program::Dibao, benefit_month: p("2026-11"), settled: Settled::Claimed });
+    i.existing.push(Existing {
+        item_id: 1,
+        program: Program::Dibao,
+        benefit_month: p("2026-11"),
+        settled: Settled::Claimed,
+    });
     assert_eq!(outcomes(&i), [(Program::Wubao, Outcome::Hold(ExclusiveConflict))]);
     // Another month does not conflict.
     let mut i = person(vec![line(2, Program::Wubao, "1500.00")]);
-    i.existing.push(Existing { item_id: 1, program: Program::Dibao, benefit_month: p("2026-10"), settled: Settled::Claimed });
+    i.existing.push(Existing {
+        item_id: 1,
+        program: Program::Dibao,
+        benefit_month: p("2026-10"),
+        settled: Settled::Claimed,
+    });
     assert_eq!(outcomes(&i), [(Program::Wubao, Outcome::Pay)]);
 }
 
@@ -163,7 +224,12 @@ fn disability_living_needs_a_payable_dibao_that_month() {
     );
     // A dibao paid earlier for the month counts.
     let mut paid = person(vec![line(1, Program::DisabilityLiving, "150.00")]);
-    paid.existing.push(Existing { item_id: 1, program: Program::Dibao, benefit_month: p("2026-11"), settled: Settled::Claimed });
+    paid.existing.push(Existing {
+        item_id: 1,
+        program: Program::Dibao,
+        benefit_month: p("2026-11"),
+        settled: Settled::Claimed,
+    });
     assert_eq!(outcomes(&paid), [(Program::DisabilityLiving, Outcome::Pay)]);
     // Without a card both are held for the card, not for the prerequisite.
     let mut no_card = with.clone();
@@ -197,7 +263,11 @@ fn unemployment_stops_at_the_lifetime_limit() {
 
 #[test]
 fn a_carried_over_item_is_an_input_and_a_new_line_for_it_is_a_duplicate() {
-    let held = Candidate { origin: Origin::Item { item_id: 5, line_id: Some(1) }, order: (0, 1), ..line(1, Program::Dibao, "780.00") };
+    let held = Candidate {
+        origin: Origin::Item { item_id: 5, line_id: Some(1) },
+        order: (0, 1),
+        ..line(1, Program::Dibao, "780.00")
+    };
     let again = line(9, Program::Dibao, "780.00");
     let i = person(vec![again, held]);
     let d = decide(&i, &config());
@@ -225,5 +295,9 @@ fn elderly_tiers_by_age_on_the_last_day() {
     assert_eq!(elderly_amount(d(1936, 11, 30), None, nov, &c), Some(yuan("200.00")));
     assert_eq!(elderly_amount(d(1926, 1, 1), None, nov, &c), Some(yuan("500.00")));
     assert_eq!(elderly_amount(d(1930, 1, 1), Some(d(2026, 11, 15)), nov, &c), None, "died during the month");
-    assert_eq!(elderly_amount(d(1930, 1, 1), Some(d(2026, 11, 30)), nov, &c), Some(yuan("200.00")), "alive on the last day");
+    assert_eq!(
+        elderly_amount(d(1930, 1, 1), Some(d(2026, 11, 30)), nov, &c),
+        Some(yuan("200.00")),
+        "alive on the last day"
+    );
 }

@@ -128,6 +128,7 @@ impl CsvInput {
                     .build(BufReader::new(file)),
             ),
         };
+        let decoded: Box<dyn Read> = Box::new(CrlfToLf { inner: decoded, pending_cr: false });
         let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(decoded);
         let headers = reader
             .headers()
@@ -136,16 +137,22 @@ impl CsvInput {
         if headers.is_empty() || (headers.len() == 1 && headers[0].trim().is_empty()) {
             return Err(InputError::Empty { path: shown });
         }
-        let normal: Vec<String> = headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase()).collect();
+        let normal: Vec<String> =
+            headers.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase()).collect();
         let mut columns = Vec::with_capacity(spec.len());
         for col in spec {
-            let mut found = normal.iter().enumerate().filter(|(_, h)| *h == col.name || col.aliases.contains(&h.as_str()));
+            let mut found =
+                normal.iter().enumerate().filter(|(_, h)| *h == col.name || col.aliases.contains(&h.as_str()));
             let index = found.next().map(|(i, _)| i);
             if found.next().is_some() {
                 return Err(InputError::DuplicateColumn { path: shown, column: col.name });
             }
             if index.is_none() && col.required {
-                return Err(InputError::MissingColumn { path: shown, column: col.name, aliases: col.aliases.join(" / ") });
+                return Err(InputError::MissingColumn {
+                    path: shown,
+                    column: col.name,
+                    aliases: col.aliases.join(" / "),
+                });
             }
             columns.push(index);
         }
@@ -176,6 +183,56 @@ impl CsvInput {
             Ok(())
         } else {
             Err(format!("row has {} fields, the header has {}", record.len(), self.headers.len()))
+        }
+    }
+}
+
+/// Turns CRLF into LF as it reads. The csv parser numbers the lines of a
+/// CRLF file one short; with LF only, a record's line is its line in the file.
+struct CrlfToLf<R: Read> {
+    inner: R,
+    /// A CR ended the previous read: it is dropped if the next byte is LF.
+    pending_cr: bool,
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let start = usize::from(self.pending_cr);
+            if self.pending_cr {
+                buf[0] = b'\r';
+            }
+            let n = self.inner.read(&mut buf[start..])?;
+            if n == 0 {
+                self.pending_cr = false;
+                return Ok(start);
+            }
+            let filled = start + n;
+            let mut out = 0;
+            let mut i = 0;
+            self.pending_cr = false;
+            while i < filled {
+                let b = buf[i];
+                if b == b'\r' {
+                    if i + 1 == filled {
+                        self.pending_cr = true;
+                        break;
+                    }
+                    if buf[i + 1] == b'\n' {
+                        i += 1;
+                        continue;
+                    }
+                }
+                buf[out] = b;
+                out += 1;
+                i += 1;
+            }
+            if out > 0 {
+                return Ok(out);
+            }
         }
     }
 }
@@ -281,7 +338,10 @@ mod tests {
         assert_eq!(rows(&gbk), want);
         assert_eq!(scan(&gbk, EncodingChoice::Auto).unwrap().encoding, Encoding::Gbk);
         assert!(matches!(scan(&gbk, EncodingChoice::Utf8), Err(InputError::NotUtf8 { .. })));
-        assert_ne!(scan(&plain, EncodingChoice::Auto).unwrap().sha256, scan(&bom, EncodingChoice::Auto).unwrap().sha256);
+        assert_ne!(
+            scan(&plain, EncodingChoice::Auto).unwrap().sha256,
+            scan(&bom, EncodingChoice::Auto).unwrap().sha256
+        );
     }
 
     #[test]
@@ -301,5 +361,47 @@ mod tests {
         let path = w.finish().unwrap().unwrap();
         let text = std::fs::read_to_string(path).unwrap();
         assert_eq!(text, "\u{feff}line,person_id,name,reasons\n2,x,y,bad id; bad name\n");
+    }
+}
+
+#[cfg(test)]
+mod line_numbers {
+    use super::*;
+
+    #[test]
+    fn records_keep_their_file_line_numbers_whatever_the_line_ends() {
+        for (name, text) in [
+            ("lf", "a,b\n1,2\n3,4\n"),
+            ("crlf", "a,b\r\n1,2\r\n3,4\r\n"),
+            ("bom_crlf", "\u{feff}a,b\r\n1,2\r\n3,4\r\n"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("x.csv");
+            std::fs::write(&p, text).unwrap();
+            let spec = [ColumnSpec { name: "a", aliases: &[], required: true }];
+            let mut input = CsvInput::open(&p, Encoding::Utf8, &spec).unwrap();
+            let mut rec = csv::StringRecord::new();
+            let mut lines = vec![];
+            while input.next_row(&mut rec).unwrap() {
+                lines.push(line_of(&rec));
+            }
+            assert_eq!(lines, [2, 3], "{name}");
+        }
+    }
+
+    #[test]
+    fn crlf_split_across_reads_is_still_one_line_end() {
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((first, rest)) = self.0.split_first() else { return Ok(0) };
+                buf[0] = *first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let mut out = String::new();
+        CrlfToLf { inner: OneByte(b"a\r\nb\rc\r"), pending_cr: false }.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "a\nb\rc\r");
     }
 }

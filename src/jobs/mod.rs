@@ -2,4 +2,5 @@
 //! command line (and later the scheduler and the web desk) call these.
 
 pub mod import;
+pub mod run;
 pub mod status;

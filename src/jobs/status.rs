@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::domain::ids::{mask_account, mask_phone};
 use crate::domain::PersonId;
-use crate::store::{persons, rosters, Store, StoreError};
+use crate::store::{persons, rosters, runs, Store, StoreError};
 
 #[derive(Debug, Serialize)]
 pub struct PersonStatus {
@@ -19,6 +19,20 @@ pub struct PersonStatus {
     pub death_date: Option<String>,
     pub cards: Vec<CardView>,
     pub roster_lines: Vec<RosterLineView>,
+    pub items: Vec<ItemView>,
+}
+
+/// One benefit of one month and what happened to it.
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub benefit_month: String,
+    pub program: String,
+    pub amount: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub run_id: Option<String>,
+    pub serial_no: Option<String>,
+    pub bank_code: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +62,7 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
     let person = persons::get(pool, person_id.as_str()).await?;
     let cards = persons::cards_of(pool, person_id.as_str()).await?;
     let lines = rosters::lines_of_person(pool, person_id.as_str()).await?;
+    let items = runs::items_of_person(pool, person_id.as_str()).await?;
     Ok(PersonStatus {
         person_id: person_id.masked(),
         in_registry: person.is_some(),
@@ -78,6 +93,25 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
                 name: l.name,
                 region_code: l.region_code,
                 source: format!("{}:{}", l.file_name, l.line_no),
+            })
+            .collect(),
+        items: items
+            .into_iter()
+            .map(|i| ItemView {
+                benefit_month: i.benefit_month,
+                program: i.program,
+                amount: crate::domain::Money::from_fen(i.amount_fen).unwrap_or_default().to_string(),
+                reason: match (i.hold_code, i.bank_reason) {
+                    (_, Some(bank)) if i.state == "failed" => Some(format!("bank: {bank}")),
+                    (Some(code), _) if i.state == "held" => {
+                        Some(format!("{code}: {}", i.hold_detail.unwrap_or_default()))
+                    }
+                    _ => None,
+                },
+                state: i.state,
+                run_id: i.run_id,
+                serial_no: i.serial_no,
+                bank_code: i.bank_code,
             })
             .collect(),
     })
@@ -115,6 +149,21 @@ impl PersonStatus {
                 c.state,
                 c.verification,
                 c.since
+            ));
+        }
+        out.push_str("\nItems and payments\n");
+        if self.items.is_empty() {
+            out.push_str("  no item has been decided by a run yet\n");
+        }
+        for i in &self.items {
+            out.push_str(&format!(
+                "  {}  {:<18} {:>10}  {:<11} {}{}\n",
+                i.benefit_month,
+                i.program,
+                i.amount,
+                i.state,
+                i.serial_no.as_ref().map(|s| format!("{} serial {s} bank {}  ", dash(&i.run_id), dash(&i.bank_code))).unwrap_or_default(),
+                i.reason.clone().unwrap_or_default()
             ));
         }
         out.push_str("\nRosters\n");

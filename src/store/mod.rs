@@ -10,6 +10,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub mod persons;
 pub mod rosters;
+pub mod run_report;
+pub mod runs;
 pub mod source_files;
 
 #[derive(Debug, thiserror::Error)]

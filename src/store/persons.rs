@@ -257,7 +257,13 @@ async fn insert_cards(
     Ok(())
 }
 
-async fn insert_events(tx: &mut Tx, cards: &[(i64, String)], actor: &str, note: &str, now: &str) -> Result<(), StoreError> {
+async fn insert_events(
+    tx: &mut Tx,
+    cards: &[(i64, String)],
+    actor: &str,
+    note: &str,
+    now: &str,
+) -> Result<(), StoreError> {
     const COLS: usize = 5;
     for chunk in cards.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
@@ -282,15 +288,17 @@ async fn insert_event(
     note: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO card_events (card_id, from_state, to_state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(card_id)
-        .bind(from)
-        .bind(to)
-        .bind(actor)
-        .bind(note)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "INSERT INTO card_events (card_id, from_state, to_state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(card_id)
+    .bind(from)
+    .bind(to)
+    .bind(actor)
+    .bind(note)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 

@@ -61,7 +61,8 @@ async fn fresh_postgres(admin_url: &str) -> TestDb {
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("{nanos}_{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -115,7 +116,17 @@ pub fn generate(db: &TestDb, dir: &Path, persons: u64, period: &str, seed: u64) 
     ok(
         db,
         dir,
-        &["gen", "--persons", &persons.to_string(), "--period", period, "--seed", &seed.to_string(), "--out", out.to_str().unwrap()],
+        &[
+            "gen",
+            "--persons",
+            &persons.to_string(),
+            "--period",
+            period,
+            "--seed",
+            &seed.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     out
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::text_common::{self as common, Ctx, Ending, Lines, ReturnTally, Tally};
+use super::text_common::{self as common, Ctx, Ending, Line, Lines, ReturnTally, Tally};
 use super::{
     BatchInfo, FormatError, Outcome, PaymentDetail, ReasonCode, RequestWriter, ReturnDetail, ReturnHeader, ReturnWriter,
 };
@@ -138,7 +138,13 @@ fn detail_record<'d>(len: usize, d: &DetailFields<'d>) -> io::Result<Record<'d>>
     Ok(rec)
 }
 
-fn header_record<'h>(batch_no: &'h str, payer: &str, date: NaiveDate, count: u64, total: Money) -> io::Result<Record<'h>> {
+fn header_record<'h>(
+    batch_no: &'h str,
+    payer: &str,
+    date: NaiveDate,
+    count: u64,
+    total: Money,
+) -> io::Result<Record<'h>> {
     let mut rec = Record::new(b'H', HEADER_LEN, Ctx { kind: "batch", id: batch_no });
     rec.id(H_BATCH, "batch_no", batch_no)?;
     rec.id(H_PAYER, "payer_account", payer)?;
@@ -218,16 +224,6 @@ impl ReturnWriter for FixBReturnWriter {
     }
 }
 
-/// Bytes of one GBK character starting at `i`: 1 (ASCII, or a byte the decoder
-/// will reject), 2, or 4 (GB 18030: second byte a digit).
-fn char_len(rec: &[u8], i: usize) -> usize {
-    match (rec[i], rec.get(i + 1)) {
-        (0x81..=0xFE, Some(0x30..=0x39)) => 4,
-        (0x81..=0xFE, _) => 2,
-        _ => 1,
-    }
-}
-
 fn trim_spaces_end(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
     &bytes[..end]
@@ -258,7 +254,7 @@ impl Rec<'_> {
                 }
                 starts.next();
             }
-            i += char_len(self.bytes, i);
+            i += common::char_len(self.bytes, i);
         }
         match starts.next() {
             Some(s) => Err(FormatError::line(self.line_no, format!("a character is cut at byte {}", s + 1))),
@@ -326,14 +322,18 @@ fn read_records(
 ) -> Result<(), FormatError> {
     let mut lines = Lines::new(input);
     let mut have_header = false;
-    while let Some((n, line, ending)) = lines.next_line()? {
+    while let Some(Line { no: n, bytes: line, ending }) = lines.next_line()? {
         match ending {
             Ending::CrLf => {}
-            Ending::Lf => return Err(FormatError::line(n, "the record ends in LF without CR; FIX-B records end in CRLF")),
+            Ending::Lf => {
+                return Err(FormatError::line(n, "the record ends in LF without CR; FIX-B records end in CRLF"))
+            }
             Ending::Missing => return Err(common::truncated(n)),
         }
         let (is_header, want) = match line.first() {
-            Some(b'H') if have_header => return Err(FormatError::line(n, "a second header; the header is line 1 only")),
+            Some(b'H') if have_header => {
+                return Err(FormatError::line(n, "a second header; the header is line 1 only"))
+            }
             Some(b'H') => (true, HEADER_LEN),
             Some(b'D') if !have_header => return Err(FormatError::line(n, "a detail before the header")),
             Some(b'D') => (false, detail_len),
@@ -415,7 +415,10 @@ fn return_detail(rec: &Rec<'_>) -> Result<ReturnDetail, FormatError> {
         account_name: rec.optional_text(D_NAME, "account_name")?,
         amount: Some(rec.amount(D_AMOUNT, "amount")?),
         outcome,
-        reason: ReasonCode { code: rec.text(D_REASON_CODE, "reason_code")?, text: rec.text(D_REASON_TEXT, "reason_text")? },
+        reason: ReasonCode {
+            code: rec.text(D_REASON_CODE, "reason_code")?,
+            text: rec.text(D_REASON_TEXT, "reason_text")?,
+        },
         bank_ref: rec.text(D_BANK_REF, "bank_ref")?.trim().to_string(),
     })
 }

@@ -257,7 +257,8 @@ fn a_name_gbk_cannot_encode_is_refused_naming_serial_and_character() {
         assert!(msg.contains("S0007") && msg.contains('𠮷') && msg.contains("account_name"), "{msg}");
         assert!(out.is_empty());
     }
-    let r = ReturnDetail { account_name: Some("王𠮷".into()), ..ret_detail(2, "S0008", 1, Outcome::Paid, "0000", "") };
+    let r =
+        ReturnDetail { account_name: Some("王𠮷".into()), ..ret_detail(2, "S0008", 1, Outcome::Paid, "0000", "") };
     let err = FixBReturnWriter.detail(&mut Vec::new(), &r).unwrap_err();
     assert!(err.to_string().contains("S0008") && err.to_string().contains('𠮷'), "{err}");
 }
@@ -289,7 +290,12 @@ fn a_status_that_is_not_final_cannot_be_written() {
 fn return_file_is_read_with_padding_trimmed() {
     let details = [
         ret_detail(2, "S0001", 78_000, Outcome::Paid, "0000", "成功"),
-        ReturnDetail { seq: None, account_no: None, bank_ref: String::new(), ..ret_detail(3, "S0002", 78_050, Outcome::Failed, "1005", "卡已挂失") },
+        ReturnDetail {
+            seq: None,
+            account_no: None,
+            bank_ref: String::new(),
+            ..ret_detail(3, "S0002", 78_050, Outcome::Failed, "1005", "卡已挂失")
+        },
     ];
     let file = write_return(&ret_header(), &details).unwrap();
     let (header, read) = read_ret(&file).unwrap();
@@ -323,7 +329,12 @@ fn return_file_rejections_name_the_offending_line() {
     let cases: Vec<(&str, Vec<u8>, u64, &str)> = vec![
         ("empty file", vec![], 1, "empty"),
         ("count off", patch(&ok, 1, 62, b"0000000003"), 1, "total_count is 3 but the details give 2"),
-        ("amount off", patch(&ok, 1, 72, b"000000000156051"), 1, "total_amount is 1560.51 but the details give 1560.50"),
+        (
+            "amount off",
+            patch(&ok, 1, 72, b"000000000156051"),
+            1,
+            "total_amount is 1560.51 but the details give 1560.50",
+        ),
         ("split off", patch(&ok, 1, 112, b"0000000002"), 1, "fail_count is 2 but the details give 1"),
         ("truncated", ok[..ok.len() - 10].to_vec(), 3, "truncated"),
         ("no final CRLF", ok[..ok.len() - 2].to_vec(), 3, "truncated"),
@@ -342,7 +353,12 @@ fn return_file_rejections_name_the_offending_line() {
         ("filler", patch(&ok, 1, 140, b"X"), 1, "bytes 137-150 must be spaces"),
         ("blank serial", patch(&ok, 2, 10, b"     "), 2, "serial_no is blank"),
         ("empty line", [header, b"\r\n", d1, d2].concat(), 2, "empty line"),
-        ("request detail", [header, &write_request(&batch(), &[payment(1, "S1", "陈", 100, "")]).unwrap()[152..]].concat(), 2, "200 bytes, expected 260"),
+        (
+            "request detail",
+            [header, &write_request(&batch(), &[payment(1, "S1", "陈", 100, "")]).unwrap()[152..]].concat(),
+            2,
+            "200 bytes, expected 260",
+        ),
         ("request header", write_request(&batch(), &[]).unwrap(), 1, "ok_count '          ' is not a whole number"),
     ];
     for (name, file, line, fragment) in cases {

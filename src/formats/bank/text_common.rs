@@ -26,6 +26,15 @@ pub(super) enum Ending {
     Missing,
 }
 
+/// One line of a file, without its ending.
+#[derive(Debug)]
+pub(super) struct Line<'b> {
+    /// 1-based line number.
+    pub(super) no: u64,
+    pub(super) bytes: &'b [u8],
+    pub(super) ending: Ending,
+}
+
 /// Lines of a file read into one reused buffer, numbered from 1.
 pub(super) struct Lines<'a> {
     input: &'a mut dyn BufRead,
@@ -38,8 +47,8 @@ impl<'a> Lines<'a> {
         Lines { input, buf: Vec::with_capacity(512), line_no: 0 }
     }
 
-    /// The next line without its ending, with its number; `None` at the end of the file.
-    pub(super) fn next_line(&mut self) -> Result<Option<(u64, &[u8], Ending)>, FormatError> {
+    /// The next line; `None` at the end of the file.
+    pub(super) fn next_line(&mut self) -> Result<Option<Line<'_>>, FormatError> {
         self.buf.clear();
         let n = Read::take(&mut *self.input, MAX_LINE as u64 + 1).read_until(b'\n', &mut self.buf)?;
         if n == 0 {
@@ -54,7 +63,7 @@ impl<'a> Lines<'a> {
             [.., b'\n'] => (self.buf.len() - 1, Ending::Lf),
             _ => (self.buf.len(), Ending::Missing),
         };
-        Ok(Some((self.line_no, &self.buf[..len], ending)))
+        Ok(Some(Line { no: self.line_no, bytes: &self.buf[..len], ending }))
     }
 }
 
@@ -219,14 +228,17 @@ impl Ctx<'_> {
         gbk::encode(value).map(Cow::Owned).map_err(|c| self.unencodable(field, c))
     }
 
-    /// `value` in GBK cut to `width` bytes at a character boundary. The whole
-    /// value is checked first: a character GBK cannot encode is refused even
-    /// where it would have been cut off.
-    pub(super) fn encode_cut(self, field: &str, value: &str, width: usize) -> io::Result<Vec<u8>> {
-        if let Some(c) = gbk::first_unencodable(value) {
-            return Err(self.unencodable(field, c));
-        }
-        gbk::encode_truncated(value, width).map_err(|c| self.unencodable(field, c))
+    /// `value` in GBK cut to at most `width` bytes at a character boundary.
+    /// The whole value is encoded first: a character GBK cannot encode is
+    /// refused even where it would have been cut off.
+    pub(super) fn encode_cut<'v>(self, field: &str, value: &'v str, width: usize) -> io::Result<Cow<'v, [u8]>> {
+        Ok(match self.encode(field, value)? {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[..cut_point(b, width)]),
+            Cow::Owned(mut v) => {
+                v.truncate(cut_point(&v, width));
+                Cow::Owned(v)
+            }
+        })
     }
 
     /// Identifiers are never altered: a character that would break the record is refused.
@@ -236,6 +248,32 @@ impl Ctx<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// Bytes of the GBK character starting at `i`: 1 (ASCII, or a byte the
+/// decoder will reject), 2, or 4 (GB 18030: second byte a digit).
+pub(super) fn char_len(bytes: &[u8], i: usize) -> usize {
+    match (bytes[i], bytes.get(i + 1)) {
+        (0x81..=0xFE, Some(0x30..=0x39)) => 4,
+        (0x81..=0xFE, _) => 2,
+        _ => 1,
+    }
+}
+
+/// The length of the longest prefix of GBK `bytes` that fits `width` and ends between characters.
+fn cut_point(bytes: &[u8], width: usize) -> usize {
+    if bytes.len() <= width {
+        return bytes.len();
+    }
+    let mut end = 0;
+    while end < bytes.len() {
+        let next = end + char_len(bytes, end);
+        if next > width {
+            break;
+        }
+        end = next;
+    }
+    end
 }
 
 /// `value` with each of `forbidden` replaced by a space (names, remarks and reason texts).
@@ -300,16 +338,18 @@ pub(super) mod test_support {
             "[一-龥]{0,20}",
             "[0-9A-Z]{0,15}",
         )
-            .prop_map(|(seq, serial_no, account_no, account_name, fen, paid, code, text, bank_ref)| ReturnDetail {
-                line_no: 0,
-                seq,
-                serial_no,
-                account_no,
-                account_name,
-                amount: Some(Money::from_fen(fen).unwrap()),
-                outcome: if paid { Outcome::Paid } else { Outcome::Failed },
-                reason: ReasonCode { code, text },
-                bank_ref,
+            .prop_map(|(seq, serial_no, account_no, account_name, fen, paid, code, text, bank_ref)| {
+                ReturnDetail {
+                    line_no: 0,
+                    seq,
+                    serial_no,
+                    account_no,
+                    account_name,
+                    amount: Some(Money::from_fen(fen).unwrap()),
+                    outcome: if paid { Outcome::Paid } else { Outcome::Failed },
+                    reason: ReasonCode { code, text },
+                    bank_ref,
+                }
             })
     }
 
@@ -365,12 +405,24 @@ mod tests {
     }
 
     #[test]
+    fn cuts_fall_between_characters() {
+        let ctx = Ctx { kind: "serial", id: "S1" };
+        for (value, width, want) in
+            [("陈秀英", 5, "陈秀"), ("ab陈", 3, "ab"), ("abc", 2, "ab"), ("陈", 2, "陈"), ("", 4, "")]
+        {
+            assert_eq!(ctx.encode_cut("f", value, width).unwrap(), gbk::encode(want).unwrap(), "{value} in {width}");
+        }
+        let err = ctx.encode_cut("account_name", "陈秀英王𠮷", 4).unwrap_err();
+        assert!(err.to_string().contains("serial S1: account_name contains '𠮷' (U+20BB7)"), "{err}");
+    }
+
+    #[test]
     fn lines_report_their_endings_and_numbers() {
         let mut input: &[u8] = b"a\r\nb\nc";
         let mut lines = Lines::new(&mut input);
         let mut seen = Vec::new();
-        while let Some((n, line, ending)) = lines.next_line().unwrap() {
-            seen.push((n, line.to_vec(), ending));
+        while let Some(line) = lines.next_line().unwrap() {
+            seen.push((line.no, line.bytes.to_vec(), line.ending));
         }
         let want =
             vec![(1, b"a".to_vec(), Ending::CrLf), (2, b"b".to_vec(), Ending::Lf), (3, b"c".to_vec(), Ending::Missing)];

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, Write};
 
 use chrono::{NaiveDate, NaiveTime};
 
-use super::text_common::{self as common, Ctx, Ending, Lines, ReturnTally, Tally};
+use super::text_common::{self as common, Ctx, Ending, Line, Lines, ReturnTally, Tally};
 use super::{
     BatchInfo, FormatError, Outcome, PaymentDetail, ReasonCode, RequestWriter, ReturnDetail, ReturnHeader, ReturnWriter,
 };
@@ -168,7 +168,12 @@ impl<'l> Fields<'l> {
                     start = i + 1;
                     i += 1;
                 }
-                b'\r' => return Err(FormatError::line(line_no, format!("carriage return inside the line at byte {}", i + 1))),
+                b'\r' => {
+                    return Err(FormatError::line(
+                        line_no,
+                        format!("carriage return inside the line at byte {}", i + 1),
+                    ))
+                }
                 // A GBK lead byte: two bytes, or four when the second is a digit (GB 18030).
                 0x81..=0xFE => i += if matches!(line.get(i + 1), Some(0x30..=0x39)) { 4 } else { 2 },
                 _ => i += 1,
@@ -247,7 +252,7 @@ fn read_records(
 ) -> Result<(), FormatError> {
     let mut lines = Lines::new(input);
     let mut have_header = false;
-    while let Some((n, line, ending)) = lines.next_line()? {
+    while let Some(Line { no: n, bytes: line, ending }) = lines.next_line()? {
         if ending == Ending::Missing {
             return Err(common::truncated(n));
         }

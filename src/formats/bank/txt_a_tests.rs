@@ -131,7 +131,13 @@ fn request_header_and_detail_are_written_byte_exact() {
 fn return_header_and_detail_are_written_byte_exact() {
     let details = [
         ret_detail(2, "S0001", 78_000, Outcome::Paid, "0000", "成功"),
-        ReturnDetail { seq: None, account_no: None, account_name: None, amount: None, ..ret_detail(3, "S0002", 1, Outcome::Failed, "1001", "账号不存在") },
+        ReturnDetail {
+            seq: None,
+            account_no: None,
+            account_name: None,
+            amount: None,
+            ..ret_detail(3, "S0002", 1, Outcome::Failed, "1001", "账号不存在")
+        },
     ];
     let got = write_return(&ret_header(), &details).unwrap();
     let want = [
@@ -166,7 +172,10 @@ fn pipe_cr_and_lf_in_text_fields_become_spaces() {
     assert_eq!(details[0].account_name, "陈 秀英");
     assert_eq!(details[0].remark, "五月 补发  第二行");
 
-    let r = ReturnDetail { reason: ReasonCode { code: "9999".into(), text: "其他|原因".into() }, ..ret_detail(2, "S1", 1, Outcome::Failed, "", "") };
+    let r = ReturnDetail {
+        reason: ReasonCode { code: "9999".into(), text: "其他|原因".into() },
+        ..ret_detail(2, "S1", 1, Outcome::Failed, "", "")
+    };
     let mut out = Vec::new();
     TxtAReturnWriter.detail(&mut out, &r).unwrap();
     assert!(out.ends_with(&[&b"|9999|"[..], &g("其他 原因"), b"|R0001\r\n"].concat()));
@@ -193,7 +202,10 @@ fn a_name_gbk_cannot_encode_is_refused_naming_serial_and_character() {
     assert!(msg.contains("S0007") && msg.contains('𠮷') && msg.contains("account_name"), "{msg}");
     assert!(out.is_empty(), "nothing of the refused record is written");
 
-    let r = ReturnDetail { account_name: Some("王𠮷".into()), ..ret_detail(2, "S0008", 1, Outcome::Paid, "0000", "成功") };
+    let r = ReturnDetail {
+        account_name: Some("王𠮷".into()),
+        ..ret_detail(2, "S0008", 1, Outcome::Paid, "0000", "成功")
+    };
     let err = TxtAReturnWriter.detail(&mut Vec::new(), &r).unwrap_err();
     assert!(err.to_string().contains("S0008") && err.to_string().contains('𠮷'), "{err}");
 }
@@ -210,7 +222,7 @@ fn a_gbk_trail_byte_equal_to_pipe_does_not_split_a_field() {
     // 亅 is 0x81 0x7C in GBK: its second byte is `|`.
     assert_eq!(g("亅"), [0x81, 0x7C]);
     let d = payment(1, "S1", "亅亅", 100, "亅");
-    let file = write_request(&BatchInfo { count: 1, total: d.amount, ..batch() }, &[d.clone()]).unwrap();
+    let file = write_request(&BatchInfo { count: 1, total: d.amount, ..batch() }, std::slice::from_ref(&d)).unwrap();
     assert_eq!(read_req(&file).unwrap().1, vec![d]);
 }
 
@@ -239,12 +251,32 @@ fn return_file_rejections_name_the_offending_line() {
     assert!(read_ret(ok.as_bytes()).is_ok());
     let cases: Vec<(&str, Vec<u8>, u64, &str)> = vec![
         ("empty file", vec![], 1, "empty"),
-        ("count off", format!("H|B1|6222|20240510|3|30.00|1|10.00|1|20.00\r\n{d1}{d2}").into(), 1, "total_count is 3 but the details give 2"),
-        ("amount off", format!("H|B1|6222|20240510|2|31.00|1|10.00|1|20.00\r\n{d1}{d2}").into(), 1, "total_amount is 31.00 but the details give 30.00"),
-        ("ok/fail split off", format!("H|B1|6222|20240510|2|30.00|2|30.00|0|0.00\r\n{d1}{d2}").into(), 1, "ok_count is 2 but the details give 1"),
+        (
+            "count off",
+            format!("H|B1|6222|20240510|3|30.00|1|10.00|1|20.00\r\n{d1}{d2}").into(),
+            1,
+            "total_count is 3 but the details give 2",
+        ),
+        (
+            "amount off",
+            format!("H|B1|6222|20240510|2|31.00|1|10.00|1|20.00\r\n{d1}{d2}").into(),
+            1,
+            "total_amount is 31.00 but the details give 30.00",
+        ),
+        (
+            "ok/fail split off",
+            format!("H|B1|6222|20240510|2|30.00|2|30.00|0|0.00\r\n{d1}{d2}").into(),
+            1,
+            "ok_count is 2 but the details give 1",
+        ),
         ("truncated", ok.as_bytes()[..ok.len() - 5].to_vec(), 3, "truncated"),
         ("cut after a field", ok.as_bytes()[..ok.len() - 2].to_vec(), 3, "truncated"),
-        ("corrupt GBK", [h.as_bytes(), b"D|1|S1|6217|A\xFF|10.00|S|0000|OK|R1\r\n", d2.as_bytes()].concat(), 2, "not valid GBK"),
+        (
+            "corrupt GBK",
+            [h.as_bytes(), b"D|1|S1|6217|A\xFF|10.00|S|0000|OK|R1\r\n", d2.as_bytes()].concat(),
+            2,
+            "not valid GBK",
+        ),
         ("bad status", format!("{h}{}{d2}", d1.replace("|S|", "|X|")).into(), 2, "status 'X'"),
         ("too few fields", format!("{h}{d1}D|2|S2|6217|CD|20.00|F|1001|NO\r\n").into(), 3, "9 fields, expected 10"),
         ("unknown record", format!("{h}{d1}T|2\r\n").into(), 3, "unknown record type 'T'"),
@@ -275,8 +307,18 @@ fn request_file_rejections_name_the_offending_line() {
     assert_eq!((batch.count, batch.total, details.len()), (2, Money::from_fen(3000).unwrap(), 2));
     assert_eq!(batch.created_at, date().and_time(NaiveTime::MIN));
     let cases: Vec<(&str, String, u64, &str)> = vec![
-        ("count off", format!("H|B1|6222|20240510|3|30.00|CNY\r\n{d1}{d2}"), 1, "total_count is 3 but the details give 2"),
-        ("total off", format!("H|B1|6222|20240510|2|29.99|CNY\r\n{d1}{d2}"), 1, "total_amount is 29.99 but the details give 30.00"),
+        (
+            "count off",
+            format!("H|B1|6222|20240510|3|30.00|CNY\r\n{d1}{d2}"),
+            1,
+            "total_count is 3 but the details give 2",
+        ),
+        (
+            "total off",
+            format!("H|B1|6222|20240510|2|29.99|CNY\r\n{d1}{d2}"),
+            1,
+            "total_amount is 29.99 but the details give 30.00",
+        ),
         ("currency", format!("H|B1|6222|20240510|2|30.00|USD\r\n{d1}{d2}"), 1, "not CNY"),
         ("truncated", format!("{h}{d1}D|2|S2|6217"), 3, "truncated"),
         ("return detail", format!("{h}{d1}D|2|S2|6217|CD|20.00|F|1001|NO|R2\r\n"), 3, "10 fields, expected 8"),

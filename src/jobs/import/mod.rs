@@ -106,7 +106,8 @@ pub async fn import_file<I: Importer>(
         info!(imported_at = %earlier.imported_at, "identical file already imported; nothing changes");
         return Ok(already(summary, &earlier));
     }
-    let new = NewSourceFile { kind: I::KIND, sha256: &scan.sha256, file_name: &file_name, encoding: scan.encoding.as_str() };
+    let new =
+        NewSourceFile { kind: I::KIND, sha256: &scan.sha256, file_name: &file_name, encoding: scan.encoding.as_str() };
     let file_id = match source_files::insert(&mut tx, &new).await {
         Ok(id) => id,
         Err(e) if source_files::is_unique_violation(&e) => {
@@ -140,7 +141,8 @@ pub async fn import_file<I: Importer>(
         rejects.discard();
         return Err(e.into());
     }
-    let rejects_path = rejects.finish().map_err(|source| ImportError::Rejects { path: summary.file.clone(), source })?;
+    let rejects_path =
+        rejects.finish().map_err(|source| ImportError::Rejects { path: summary.file.clone(), source })?;
     summary.rejects_file = rejects_path.map(|p| p.display().to_string());
     summary.applied = true;
     summary.details = importer.details();
@@ -172,7 +174,8 @@ async fn stream_rows<I: Importer>(
 ) -> Result<(), ImportError> {
     let progress = ProgressBar::new_spinner().with_message(format!("importing {}", summary.file));
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({per_sec})").unwrap_or(ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {msg}: {human_pos} rows ({per_sec})")
+            .unwrap_or(ProgressStyle::default_spinner()),
     );
     let mut batch = Vec::with_capacity(BATCH_ROWS);
     let mut record = StringRecord::new();
@@ -185,7 +188,8 @@ async fn stream_rows<I: Importer>(
         }
         summary.rows += 1;
         progress.inc(1);
-        let checked = input.well_formed(&record).map_err(|e| vec![e]).and_then(|()| importer.validate(input, &record, line));
+        let checked =
+            input.well_formed(&record).map_err(|e| vec![e]).and_then(|()| importer.validate(input, &record, line));
         match checked {
             Ok(row) => batch.push((row, record.clone())),
             Err(reasons) => {

@@ -66,7 +66,8 @@ impl Importer for RegistryImporter<'_> {
 
     fn start(&mut self, input: &CsvInput) {
         let has = |names: &[&str]| input.headers().iter().any(|h| names.contains(&h.trim().to_lowercase().as_str()));
-        self.present = PresentColumns { phone: has(&["phone", "联系电话"]), death_date: has(&["death_date", "死亡日期"]) };
+        self.present =
+            PresentColumns { phone: has(&["phone", "联系电话"]), death_date: has(&["death_date", "死亡日期"]) };
     }
 
     fn validate(&mut self, input: &CsvInput, rec: &StringRecord, line: u64) -> Result<RegistryRow, Vec<String>> {
@@ -160,7 +161,10 @@ impl Importer for RegistryImporter<'_> {
             })
             .collect();
         let refused = persons::apply_batch(tx, file_id, &self.actor, self.present, typed, &mut self.counts).await?;
-        Ok(refused.into_iter().filter_map(|(row, reason)| records.remove(&row.line_no).map(|rec| (rec, reason))).collect())
+        Ok(refused
+            .into_iter()
+            .filter_map(|(row, reason)| records.remove(&row.line_no).map(|rec| (rec, reason)))
+            .collect())
     }
 
     fn details(&self) -> serde_json::Value {

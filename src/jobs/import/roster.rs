@@ -94,12 +94,15 @@ impl Importer for RosterImporter {
         }
         if let (Some(p), Some(fp)) = (program, self.file_program) {
             if p != fp {
-                reasons.push(format!("program {p} differs from the file's program {fp} (one file per program and period)"));
+                reasons.push(format!(
+                    "program {p} differs from the file's program {fp} (one file per program and period)"
+                ));
             }
         }
         if let (Some(p), Some(fp)) = (period, self.file_period) {
             if p != fp {
-                reasons.push(format!("period {p} differs from the file's period {fp} (one file per program and period)"));
+                reasons
+                    .push(format!("period {p} differs from the file's period {fp} (one file per program and period)"));
             }
         }
         let source_ref = input.field(rec, SOURCE_REF).trim();
