@@ -13,6 +13,8 @@ use super::super::FormatError;
 macro_rules! tags {
     ($($name:ident),* $(,)?) => {
         /// The local names the readers look at; every other element is `Other`.
+        /// Variants are spelled exactly as the XML elements (`IBAN` included).
+        #[allow(clippy::upper_case_acronyms)]
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub(super) enum Tag {
             $($name,)*
@@ -254,15 +256,15 @@ impl<'a> XmlCursor<'a> {
                     self.pop_pending = true;
                     return Ok(Some(Node::Close { line }));
                 }
+                // Indentation between elements is most of a file's text and
+                // never part of a value (values are trimmed): skip it cheaply.
+                Event::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
                 Event::Text(text) => {
-                    let text = text.unescape().map_err(|e| malformed(&self.reader, e))?;
                     if self.tags.is_empty() {
-                        if !text.trim().is_empty() {
-                            return Err(malformed(&self.reader, "text outside the document element"));
-                        }
-                    } else {
-                        self.text.push_str(&text);
+                        return Err(malformed(&self.reader, "text outside the document element"));
                     }
+                    let text = text.unescape().map_err(|e| malformed(&self.reader, e))?;
+                    self.text.push_str(&text);
                 }
                 Event::CData(data) => {
                     let data = data.decode().map_err(|e| malformed(&self.reader, e))?;

@@ -227,3 +227,16 @@ pub fn read_return(
         Layout::Iso20022 => iso20022::read_return(input, visit),
     }
 }
+
+/// The layout of a bank file from its first bytes: XML is ISO 20022, a first
+/// record `H|` is TXT-A, any other `H` record is FIX-B.
+pub fn detect_layout(first_bytes: &[u8]) -> Option<Layout> {
+    let start = first_bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(first_bytes);
+    let start = start.trim_ascii_start();
+    match start {
+        [b'<', ..] => Some(Layout::Iso20022),
+        [b'H', b'|', ..] => Some(Layout::TxtA),
+        [b'H', ..] => Some(Layout::FixB),
+        _ => None,
+    }
+}
