@@ -206,3 +206,39 @@ async fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("spreadsheet"));
 }
+
+#[tokio::test]
+async fn the_same_file_imported_by_two_processes_at_once_is_applied_once() {
+    for db in databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let city = common::generate(&db, dir.path(), 3000, "2026-11", 5);
+        // Make sure the schema exists before the race, as it would in production.
+        ok(&db, dir.path(), &["import", "registry", city.join("cardholders.csv").to_str().unwrap()]);
+        let roster = common::rosters(&city).into_iter().find(|p| p.to_string_lossy().contains("dibao")).unwrap();
+        let spawn = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_onecard"))
+                .args(["--db", &db.url, "--json", "import", "roster", roster.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        let mut applied = 0;
+        for out in &outs {
+            assert!(out.status.success(), "[{}] {}", db.engine, String::from_utf8_lossy(&out.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v[0]["applied"] == true {
+                applied += 1;
+            } else {
+                assert_eq!(v[0]["already_imported"], true);
+            }
+        }
+        assert_eq!(applied, 1, "[{}] exactly one process applies the file", db.engine);
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM source_files WHERE kind = 'roster'").await, 1);
+        let lines = scalar(&db, "SELECT COUNT(*) FROM roster_lines").await;
+        let accepted = scalar(&db, "SELECT rows_accepted FROM source_files WHERE kind = 'roster'").await;
+        assert_eq!(lines, accepted);
+    }
+}
