@@ -10,4 +10,5 @@ pub mod domain;
 pub mod formats;
 pub mod gen;
 pub mod jobs;
+pub mod sim;
 pub mod store;

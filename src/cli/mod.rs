@@ -14,7 +14,9 @@ use crate::formats::csv_input::EncodingChoice;
 use crate::jobs::import::{self, registry::RegistryImporter, roster::RosterImporter, ImportSummary};
 use crate::store::Store;
 
+mod bank;
 mod demo;
+mod returns;
 mod run;
 
 #[derive(Parser, Debug)]
@@ -57,8 +59,25 @@ pub enum Command {
         #[command(subcommand)]
         what: run::RunCommand,
     },
+    /// Apply the banks' return files (回盘); prints the reconciliation summary.
+    Reconcile {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Close batches: still-sent payments become unconfirmed.
+    Batch {
+        #[command(subcommand)]
+        what: returns::BatchCommand,
+    },
+    /// The anomaly list, filtered.
+    Anomalies(returns::AnomalyFilter),
     /// What a caseworker asks: the person, card and rosters.
     Status { person_id: String },
+    /// Play a bank: answer request files.
+    Bank {
+        #[command(subcommand)]
+        what: bank::BankCommand,
+    },
     /// The whole month end to end on the embedded database, in a fresh directory.
     Demo {
         #[arg(long, default_value_t = 20_000)]
@@ -183,11 +202,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Reconcile { files } => {
+            let store = Store::connect(&cli.db).await?;
+            let all_applied = returns::reconcile_files(&store, &files, cli.json).await?;
+            Ok(if all_applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Batch { what } => {
+            let store = Store::connect(&cli.db).await?;
+            returns::batch_command(&store, &config, what, cli.json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Anomalies(filter) => {
+            let store = Store::connect(&cli.db).await?;
+            returns::list_anomalies(&store, filter, cli.json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run { what } => {
             let store = Store::connect(&cli.db).await?;
             run::run(&store, &config, what, cli.json).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bank { what } => bank::run(what, cli.json),
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }

@@ -1,6 +1,8 @@
 //! The steps of the month, each composing domain, store and formats. The
 //! command line (and later the scheduler and the web desk) call these.
 
+pub mod batch;
 pub mod import;
+pub mod reconcile;
 pub mod run;
 pub mod status;

@@ -162,7 +162,10 @@ impl PersonStatus {
                 i.program,
                 i.amount,
                 i.state,
-                i.serial_no.as_ref().map(|s| format!("{} serial {s} bank {}  ", dash(&i.run_id), dash(&i.bank_code))).unwrap_or_default(),
+                i.serial_no
+                    .as_ref()
+                    .map(|s| format!("{} serial {s} bank {}  ", dash(&i.run_id), dash(&i.bank_code)))
+                    .unwrap_or_default(),
                 i.reason.clone().unwrap_or_default()
             ));
         }

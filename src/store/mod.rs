@@ -8,7 +8,9 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub mod anomalies;
 pub mod persons;
+pub mod returns;
 pub mod rosters;
 pub mod run_report;
 pub mod runs;
@@ -49,6 +51,22 @@ impl Tx {
     /// Placeholders for an `IN (…)` list of `n` values.
     pub fn list(&self, n: usize) -> String {
         list_placeholders(self.backend, n)
+    }
+
+    /// Placeholders for `n` values bound after `before` others (`$3, $4` on PostgreSQL).
+    pub fn list_after(&self, before: usize, n: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => list_placeholders(Backend::Sqlite, n),
+            Backend::Postgres => (before + 1..=before + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "),
+        }
+    }
+
+    /// The placeholder of the `i`-th (1-based) value bound.
+    pub fn param(&self, i: usize) -> String {
+        match self.backend {
+            Backend::Sqlite => "?".into(),
+            Backend::Postgres => format!("${i}"),
+        }
     }
 }
 

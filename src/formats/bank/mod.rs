@@ -228,15 +228,18 @@ pub fn read_return(
     }
 }
 
-/// The layout of a bank file from its first bytes: XML is ISO 20022, a first
-/// record `H|` is TXT-A, any other `H` record is FIX-B.
-pub fn detect_layout(first_bytes: &[u8]) -> Option<Layout> {
-    let start = first_bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(first_bytes);
-    let start = start.trim_ascii_start();
-    match start {
-        [b'<', ..] => Some(Layout::Iso20022),
-        [b'H', b'|', ..] => Some(Layout::TxtA),
-        [b'H', ..] => Some(Layout::FixB),
-        _ => None,
+/// The layout of a bank file from its first bytes (at least the first 152):
+/// `<` (after a BOM or blanks) is ISO 20022; `H|` is TXT-A; a 150-byte first
+/// record starting `H` is FIX-B.
+pub fn detect_layout(head: &[u8]) -> Option<Layout> {
+    const FIX_B_HEADER_LEN: usize = 150;
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+        return Some(Layout::Iso20022);
     }
+    if text.starts_with(b"H|") {
+        return Some(Layout::TxtA);
+    }
+    let first_record = head.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(head.len());
+    (head.first() == Some(&b'H') && first_record == FIX_B_HEADER_LEN).then_some(Layout::FixB)
 }

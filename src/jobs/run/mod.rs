@@ -38,6 +38,11 @@ pub struct Figure {
 }
 
 impl Figure {
+    /// From a count and an amount in fen.
+    pub fn from_fen(figure: (i64, i64)) -> Figure {
+        Figure::new(figure)
+    }
+
     fn new((count, fen): (i64, i64)) -> Figure {
         Figure { count, amount: Money::from_fen(fen).unwrap_or_default().to_string() }
     }

@@ -1,0 +1,547 @@
+//! `reconcile`: applies the banks' return files (bank-files.md "Reconciling
+//! a return"). A file is checked whole first — it parses, its header totals
+//! add up, its batch is one this system exported — and only then applied, in
+//! one transaction, matching each detail to the sent payment by serial number.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use crate::config::Layout;
+use crate::domain::ids::{mask_account, mask_person_id};
+use crate::domain::{AnomalyCode, Money};
+use crate::formats::bank::{self, BankReason, FormatError, Outcome, ReturnDetail};
+use crate::jobs::run::Figure;
+use crate::store::returns::{self, NewReturnLine, SentPayment, Settlement};
+use crate::store::runs::{insert_anomalies, NewAnomaly};
+use crate::store::source_files::{self, NewSourceFile};
+use crate::store::{Store, StoreError, Tx};
+
+/// Details applied per database round.
+const CHUNK: usize = 2000;
+
+/// The findings a return can raise, each a key of the summary.
+const FINDINGS: [AnomalyCode; 6] = [
+    AnomalyCode::DuplicateInReturn,
+    AnomalyCode::ConflictingReturn,
+    AnomalyCode::UnknownSerial,
+    AnomalyCode::AmountMismatch,
+    AnomalyCode::AccountMismatch,
+    AnomalyCode::BankFailed,
+];
+
+/// The reconciliation summary of reports.md, one per file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconcileSummary {
+    pub file: String,
+    pub batch_no: Option<String>,
+    pub sha256: String,
+    pub applied: bool,
+    pub already_applied: bool,
+    pub lines: u64,
+    pub paid: Figure,
+    pub failed: Figure,
+    pub in_flight: Figure,
+    pub anomalies: BTreeMap<String, i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(String),
+}
+
+#[derive(Default)]
+struct Tally {
+    lines: u64,
+    paid: (i64, i64),
+    failed: (i64, i64),
+    in_flight: (i64, i64),
+    anomalies: BTreeMap<&'static str, i64>,
+}
+
+impl Tally {
+    fn summary(self, file: &str, batch_no: Option<String>, sha256: &str) -> ReconcileSummary {
+        let mut anomalies: BTreeMap<String, i64> = FINDINGS.iter().map(|c| (c.as_str().to_string(), 0)).collect();
+        for (k, v) in self.anomalies {
+            anomalies.insert(k.to_string(), v);
+        }
+        ReconcileSummary {
+            file: file.to_string(),
+            batch_no,
+            sha256: sha256.to_string(),
+            applied: false,
+            already_applied: false,
+            lines: self.lines,
+            paid: Figure::from_fen(self.paid),
+            failed: Figure::from_fen(self.failed),
+            in_flight: Figure::from_fen(self.in_flight),
+            anomalies,
+            report: None,
+            error: None,
+        }
+    }
+}
+
+/// Reconciles one file. A file that fails a whole-file check is reported
+/// with `applied: false` and its error; only database failures are `Err`.
+#[tracing::instrument(skip(store), fields(file = %path.display()))]
+pub async fn reconcile_file(store: &Store, path: &Path) -> Result<ReconcileSummary, ReconcileError> {
+    let shown = path.display().to_string();
+    let rejected = |sha: &str, batch: Option<String>, error: String| {
+        let mut s = Tally::default().summary(&shown, batch, sha);
+        s.error = Some(format!("{shown}: {error}"));
+        s
+    };
+    // 1. The whole file: digest, layout, parse and totals, batch.
+    let (sha256, head) = match digest(path) {
+        Ok(v) => v,
+        Err(e) => return Ok(rejected("", None, e)),
+    };
+    let Some(layout) = bank::detect_layout(&head) else {
+        return Ok(rejected(&sha256, None, "line 1: not a return file of any known layout".into()));
+    };
+    let header = match check_whole(path, layout) {
+        Ok(h) => h,
+        Err(e) => return Ok(rejected(&sha256, None, e)),
+    };
+    let batch_no = header.batch_no.clone();
+    let batch = match returns::batch(store.pool(), &batch_no).await? {
+        Some(b) if matches!(b.state.as_str(), "exported" | "closed") => b,
+        _ => {
+            return Ok(rejected(
+                &sha256,
+                Some(batch_no.clone()),
+                format!("line 1: batch {batch_no} was never exported by this system"),
+            ))
+        }
+    };
+    if batch.layout != layout.as_str() {
+        let e = format!("line 1: batch {batch_no} was sent as {}, this file is {}", batch.layout, layout.as_str());
+        return Ok(rejected(&sha256, Some(batch_no), e));
+    }
+
+    // 2. Identical bytes applied before: nothing changes.
+    let mut tx = store.begin_write().await?;
+    if let Some(earlier) = source_files::find(&mut tx, "bank_return", &sha256).await? {
+        info!(imported_at = %earlier.imported_at, "identical return already applied");
+        let mut s = Tally::default().summary(&shown, Some(batch_no), &sha256);
+        s.already_applied = true;
+        s.lines = earlier.rows_total as u64;
+        return Ok(s);
+    }
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let new = NewSourceFile { kind: "bank_return", sha256: &sha256, file_name: &file_name, encoding: layout.as_str() };
+    let file_id = source_files::insert(&mut tx, &new).await?;
+
+    // 3. Apply, streaming the file a chunk at a time through one transaction.
+    let report_path = path.with_file_name(format!("{file_name}.report.csv"));
+    let mut report =
+        Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
+    let mut ctx = Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), states: HashMap::new() };
+    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<ReturnDetail>>(4);
+    let reader_path = path.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || stream_details(&reader_path, layout, chunks_tx));
+    while let Some(chunk) = chunks.recv().await {
+        ctx.apply(&mut tx, chunk, &mut report).await?;
+    }
+    let header = reader.await.map_err(|e| ReconcileError::Io(e.to_string()))?.map_err(ReconcileError::Io)?;
+    if let Some(reason) = &header.group_rejected {
+        ctx.reject_group(&mut tx, reason, &mut report).await?;
+    }
+    let counts = source_files::Counts {
+        total: ctx.tally.lines,
+        accepted: ctx.tally.lines,
+        rejected: 0,
+        program: None,
+        period: None,
+    };
+    source_files::finish(&mut tx, file_id, &counts).await?;
+    tx.commit().await?;
+    let report = report.finish().map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
+    let mut s = ctx.tally.summary(&shown, Some(batch_no), &sha256);
+    s.applied = true;
+    s.report = Some(report.display().to_string());
+    info!(lines = s.lines, "return applied");
+    Ok(s)
+}
+
+/// SHA-256 of the file and its first bytes.
+fn digest(path: &Path) -> Result<(String, Vec<u8>), String> {
+    let mut f = File::open(path).map_err(|e| e.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut head = Vec::new();
+    loop {
+        let n = f.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < 256 {
+            head.extend_from_slice(&buf[..n.min(256 - head.len())]);
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), head))
+}
+
+/// Parses the whole file and checks its totals, applying nothing.
+fn check_whole(path: &Path, layout: Layout) -> Result<bank::ReturnHeader, String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    bank::read_return(layout, &mut BufReader::with_capacity(1 << 20, f), &mut |_| Ok(())).map_err(|e| e.to_string())
+}
+
+/// Reads the file again (on a blocking thread), handing details over in chunks.
+fn stream_details(
+    path: &Path,
+    layout: Layout,
+    out: tokio::sync::mpsc::Sender<Vec<ReturnDetail>>,
+) -> Result<bank::ReturnHeader, String> {
+    let f = File::open(path).map_err(|e| e.to_string())?;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let stopped = || FormatError::File("reconciliation stopped".into());
+    let header = bank::read_return(layout, &mut BufReader::with_capacity(1 << 20, f), &mut |d| {
+        chunk.push(d);
+        if chunk.len() >= CHUNK {
+            out.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).map_err(|_| stopped())?;
+        }
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    if !chunk.is_empty() {
+        out.blocking_send(chunk).map_err(|_| "reconciliation stopped".to_string())?;
+    }
+    Ok(header)
+}
+
+/// The state of applying one file.
+struct Apply<'a> {
+    file_id: i64,
+    batch_no: &'a str,
+    layout: Layout,
+    tally: Tally,
+    /// Payment states changed by this file (the database lags within a chunk).
+    states: HashMap<i64, &'static str>,
+}
+
+impl Apply<'_> {
+    async fn apply(
+        &mut self,
+        tx: &mut Tx,
+        chunk: Vec<ReturnDetail>,
+        report: &mut Report,
+    ) -> Result<(), ReconcileError> {
+        let serials: Vec<&str> = chunk.iter().map(|d| d.serial_no.as_str()).collect();
+        let payments: HashMap<String, SentPayment> = returns::payments_by_serial(tx, self.batch_no, &serials)
+            .await?
+            .into_iter()
+            .map(|p| (p.serial_no.clone(), p))
+            .collect();
+        let mut lines = Vec::with_capacity(chunk.len());
+        let mut settlements = Vec::new();
+        let mut anomalies = Vec::new();
+        for d in &chunk {
+            let payment = payments.get(&d.serial_no);
+            let amount = d.amount.or_else(|| payment.and_then(|p| Money::from_fen(p.amount_fen))).unwrap_or_default();
+            let (outcome_text, status_code) = match &d.outcome {
+                Outcome::Paid => ("paid", None),
+                Outcome::Failed => ("failed", None),
+                Outcome::InFlight(code) => ("in_flight", Some(code.clone())),
+            };
+            self.tally.lines += 1;
+            let slot = match d.outcome {
+                Outcome::Paid => &mut self.tally.paid,
+                Outcome::Failed => &mut self.tally.failed,
+                Outcome::InFlight(_) => &mut self.tally.in_flight,
+            };
+            *slot = (slot.0 + 1, slot.1 + amount.fen());
+            let reason = (d.outcome == Outcome::Failed).then(|| BankReason::from_code(self.layout, &d.reason.code));
+            let finding = self.judge(d, payment, reason, &mut settlements);
+            if let (Some(code), Some(p)) = (finding, payment) {
+                anomalies.push(self.anomaly(code, p, d, reason));
+            } else if let (Some(code), None) = (finding, payment) {
+                anomalies.push(NewAnomaly {
+                    code: code.as_str(),
+                    dedupe_key: format!("return:{}:{}:{}", self.file_id, d.line_no, code.as_str()),
+                    person_id: None,
+                    region_code: None,
+                    program: None,
+                    benefit_month: None,
+                    period: None,
+                    item_id: None,
+                    payment_id: None,
+                    roster_line_id: None,
+                    run_id: None,
+                    batch_no: Some(self.batch_no.to_string()),
+                    source_file_id: Some(self.file_id),
+                    detail: format!("serial {} at line {}", d.serial_no, d.line_no),
+                });
+            }
+            if let Some(code) = finding {
+                *self.tally.anomalies.entry(code.as_str()).or_default() += 1;
+            }
+            report
+                .row(d, payment, amount, outcome_text, finding, reason)
+                .map_err(|e| ReconcileError::Io(e.to_string()))?;
+            lines.push(NewReturnLine {
+                line_no: d.line_no as i64,
+                serial_no: d.serial_no.clone(),
+                payment_id: payment.map(|p| p.id),
+                outcome: outcome_text,
+                status_code,
+                amount_fen: d.amount.map(Money::fen),
+                account_no: d.account_no.clone(),
+                reason_code: Some(d.reason.code.clone()).filter(|c| !c.is_empty()),
+                reason_text: Some(d.reason.text.clone()).filter(|t| !t.is_empty()),
+                bank_ref: Some(d.bank_ref.clone()).filter(|r| !r.is_empty()),
+                finding: finding.map_or("applied", AnomalyCode::as_str),
+            });
+        }
+        self.settle(tx, settlements, &mut anomalies).await?;
+        returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
+        insert_anomalies(tx, &anomalies).await?;
+        Ok(())
+    }
+
+    /// The finding of one detail (bank-files.md's table), recording a settlement when there is one.
+    fn judge(
+        &mut self,
+        d: &ReturnDetail,
+        payment: Option<&SentPayment>,
+        reason: Option<BankReason>,
+        settlements: &mut Vec<Settlement>,
+    ) -> Option<AnomalyCode> {
+        let Some(p) = payment else { return Some(AnomalyCode::UnknownSerial) };
+        if d.amount.is_some_and(|a| a.fen() != p.amount_fen) {
+            return Some(AnomalyCode::AmountMismatch);
+        }
+        if d.account_no.as_deref().is_some_and(|a| a != p.account_no) {
+            return Some(AnomalyCode::AccountMismatch);
+        }
+        let paid = match d.outcome {
+            Outcome::InFlight(_) => return None,
+            Outcome::Paid => true,
+            Outcome::Failed => false,
+        };
+        let state = self.states.get(&p.id).copied().unwrap_or(p.state.as_str());
+        match (state, paid) {
+            ("sent" | "unconfirmed", _) => {
+                let new = if paid { "paid" } else { "failed" };
+                self.states.insert(p.id, new);
+                settlements.push(Settlement {
+                    payment_id: p.id,
+                    paid,
+                    reason: reason.map(|r| r.as_str().to_string()),
+                    reason_code: Some(d.reason.code.clone()).filter(|c| !c.is_empty()),
+                    reason_text: Some(d.reason.text.clone()).filter(|t| !t.is_empty()),
+                    bank_ref: Some(d.bank_ref.clone()).filter(|r| !r.is_empty()),
+                });
+                (!paid).then_some(AnomalyCode::BankFailed)
+            }
+            ("paid", true) | ("failed", false) => Some(AnomalyCode::DuplicateInReturn),
+            _ => Some(AnomalyCode::ConflictingReturn),
+        }
+    }
+
+    fn anomaly(&self, code: AnomalyCode, p: &SentPayment, d: &ReturnDetail, reason: Option<BankReason>) -> NewAnomaly {
+        let detail = match code {
+            AnomalyCode::BankFailed => {
+                format!("{}: {} {}", reason.map_or("other", BankReason::as_str), d.reason.code, d.reason.text)
+            }
+            AnomalyCode::AmountMismatch => {
+                format!(
+                    "returned {}, sent {}",
+                    d.amount.unwrap_or_default(),
+                    Money::from_fen(p.amount_fen).unwrap_or_default()
+                )
+            }
+            AnomalyCode::AccountMismatch => format!(
+                "returned {}, sent {}",
+                mask_account(d.account_no.as_deref().unwrap_or("")),
+                mask_account(&p.account_no)
+            ),
+            _ => format!("serial {} at line {}", d.serial_no, d.line_no),
+        };
+        // One bank failure per payment; other findings per line of a file.
+        let dedupe_key = match code {
+            AnomalyCode::BankFailed => format!("bank_failed:payment:{}", p.id),
+            _ => format!("return:{}:{}:{}", self.file_id, d.line_no, code.as_str()),
+        };
+        NewAnomaly {
+            code: code.as_str(),
+            dedupe_key,
+            person_id: Some(p.person_id.clone()),
+            region_code: p.region_code.clone(),
+            program: None,
+            benefit_month: None,
+            period: None,
+            item_id: None,
+            payment_id: Some(p.id),
+            roster_line_id: None,
+            run_id: None,
+            batch_no: Some(self.batch_no.to_string()),
+            source_file_id: Some(self.file_id),
+            detail,
+        }
+    }
+
+    /// Writes the settlements; a payment reported paid whose items another
+    /// payment has also paid is an overpayment (`double_paid`).
+    async fn settle(
+        &mut self,
+        tx: &mut Tx,
+        settlements: Vec<Settlement>,
+        anomalies: &mut Vec<NewAnomaly>,
+    ) -> Result<(), ReconcileError> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        returns::settle(tx, &settlements).await?;
+        let paid: Vec<i64> = settlements.iter().filter(|s| s.paid).map(|s| s.payment_id).collect();
+        for (item_id, person_id, program, month, other) in returns::paid_elsewhere(tx, &paid).await? {
+            anomalies.push(NewAnomaly {
+                code: AnomalyCode::DoublePaid.as_str(),
+                dedupe_key: format!("double_paid:item:{item_id}:{other}"),
+                person_id: Some(person_id),
+                region_code: None,
+                program: Some(program),
+                benefit_month: Some(month),
+                period: None,
+                item_id: Some(item_id),
+                payment_id: Some(other),
+                roster_line_id: None,
+                run_id: None,
+                batch_no: Some(self.batch_no.to_string()),
+                source_file_id: Some(self.file_id),
+                detail: "the item has two paid payments: an overpayment to recover".into(),
+            });
+        }
+        let ids: Vec<i64> = settlements.iter().map(|s| s.payment_id).collect();
+        crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
+        Ok(())
+    }
+
+    /// A group status RJCT with no transactions: every payment still sent fails.
+    async fn reject_group(
+        &mut self,
+        tx: &mut Tx,
+        reason: &bank::ReasonCode,
+        report: &mut Report,
+    ) -> Result<(), ReconcileError> {
+        let open = returns::payments_in_state(tx, self.batch_no, "sent").await?;
+        let mapped = BankReason::from_code(self.layout, &reason.code);
+        let mut settlements = Vec::new();
+        let mut anomalies = Vec::new();
+        for p in &open {
+            let d = ReturnDetail {
+                line_no: 0,
+                seq: None,
+                serial_no: p.serial_no.clone(),
+                account_no: None,
+                account_name: None,
+                amount: None,
+                outcome: Outcome::Failed,
+                reason: reason.clone(),
+                bank_ref: String::new(),
+            };
+            let finding = self.judge(&d, Some(p), Some(mapped), &mut settlements);
+            let amount = Money::from_fen(p.amount_fen).unwrap_or_default();
+            self.tally.failed = (self.tally.failed.0 + 1, self.tally.failed.1 + p.amount_fen);
+            if let Some(code) = finding {
+                *self.tally.anomalies.entry(code.as_str()).or_default() += 1;
+                anomalies.push(self.anomaly(code, p, &d, Some(mapped)));
+            }
+            report
+                .row(&d, Some(p), amount, "failed", finding, Some(mapped))
+                .map_err(|e| ReconcileError::Io(e.to_string()))?;
+        }
+        self.settle(tx, settlements, &mut anomalies).await?;
+        insert_anomalies(tx, &anomalies).await?;
+        Ok(())
+    }
+}
+
+/// `<file>.report.csv`: one row per return detail, identifiers masked.
+struct Report {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    writer: Option<csv::Writer<std::io::BufWriter<File>>>,
+}
+
+/// A report of a file that was not applied is removed, never left half-written.
+impl Drop for Report {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+impl Report {
+    fn create(path: &Path) -> std::io::Result<Report> {
+        let tmp = path.with_extension("csv.tmp");
+        let mut file = std::io::BufWriter::new(File::create(&tmp)?);
+        file.write_all("\u{feff}".as_bytes())?;
+        let mut writer = csv::Writer::from_writer(file);
+        writer.write_record([
+            "serial_no",
+            "person_id",
+            "name",
+            "bank_code",
+            "account_no",
+            "amount",
+            "outcome",
+            "anomaly",
+            "bank_reason_code",
+            "bank_reason_text",
+            "reason",
+        ])?;
+        Ok(Report { path: path.to_path_buf(), tmp, writer: Some(writer) })
+    }
+
+    fn row(
+        &mut self,
+        d: &ReturnDetail,
+        p: Option<&SentPayment>,
+        amount: Money,
+        outcome: &str,
+        finding: Option<AnomalyCode>,
+        reason: Option<BankReason>,
+    ) -> csv::Result<()> {
+        let account = d.account_no.clone().or_else(|| p.map(|p| p.account_no.clone())).unwrap_or_default();
+        let Some(writer) = self.writer.as_mut() else { return Ok(()) };
+        writer.write_record([
+            d.serial_no.as_str(),
+            &p.map(|p| mask_person_id(&p.person_id)).unwrap_or_default(),
+            &d.account_name.clone().or_else(|| p.map(|p| p.account_name.clone())).unwrap_or_default(),
+            &p.map(|p| p.bank_code.clone()).unwrap_or_default(),
+            &mask_account(&account),
+            &amount.to_string(),
+            outcome,
+            finding.map_or("", AnomalyCode::as_str),
+            &d.reason.code,
+            &d.reason.text,
+            reason.map_or("", BankReason::as_str),
+        ])
+    }
+
+    fn finish(mut self) -> std::io::Result<std::path::PathBuf> {
+        if let Some(writer) = self.writer.take() {
+            let file = writer.into_inner().map_err(|e| e.into_error())?;
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)?;
+        }
+        Ok(self.path.clone())
+    }
+}

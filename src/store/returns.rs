@@ -1,0 +1,245 @@
+//! Return files applied to sent payments: the payments a page of serials
+//! names, what earlier returns said of them, and the settlements.
+
+use sqlx::AnyPool;
+
+use super::{now_text, StoreError, Tx, MAX_PARAMS};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BatchRef {
+    pub batch_no: String,
+    pub run_id: String,
+    pub bank_code: String,
+    pub layout: String,
+    pub state: String,
+}
+
+pub async fn batch(pool: &AnyPool, batch_no: &str) -> Result<Option<BatchRef>, StoreError> {
+    Ok(sqlx::query_as("SELECT batch_no, run_id, bank_code, layout, state FROM batches WHERE batch_no = $1")
+        .bind(batch_no)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// A sent payment as reconciliation sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SentPayment {
+    pub id: i64,
+    pub serial_no: String,
+    pub person_id: String,
+    pub account_no: String,
+    pub account_name: String,
+    pub bank_code: String,
+    pub amount_fen: i64,
+    pub state: String,
+    pub region_code: Option<String>,
+}
+
+const PAYMENT_COLUMNS: &str =
+    "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, \
+                               p.state, (SELECT region_code FROM persons WHERE person_id = p.person_id) AS region_code";
+
+/// The payments of `batch_no` with these serial numbers.
+pub async fn payments_by_serial(tx: &mut Tx, batch_no: &str, serials: &[&str]) -> Result<Vec<SentPayment>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in serials.chunks(MAX_PARAMS - 1) {
+        let sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.batch_no = {} AND p.serial_no IN ({})",
+            tx.param(1),
+            tx.list_after(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, SentPayment>(&sql).bind(batch_no);
+        for s in chunk {
+            q = q.bind(*s);
+        }
+        out.extend(q.fetch_all(tx.conn()).await?);
+    }
+    Ok(out)
+}
+
+/// Every payment of a batch still in `state` (for a group rejection or closing).
+pub async fn payments_in_state(tx: &mut Tx, batch_no: &str, state: &str) -> Result<Vec<SentPayment>, StoreError> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.batch_no = $1 AND p.state = $2 ORDER BY p.seq");
+    Ok(sqlx::query_as(&sql).bind(batch_no).bind(state).fetch_all(tx.conn()).await?)
+}
+
+/// One detail of a return file as stored.
+pub struct NewReturnLine {
+    pub line_no: i64,
+    pub serial_no: String,
+    pub payment_id: Option<i64>,
+    pub outcome: &'static str,
+    pub status_code: Option<String>,
+    pub amount_fen: Option<i64>,
+    pub account_no: Option<String>,
+    pub reason_code: Option<String>,
+    pub reason_text: Option<String>,
+    pub bank_ref: Option<String>,
+    pub finding: &'static str,
+}
+
+pub async fn insert_lines(
+    tx: &mut Tx,
+    file_id: i64,
+    batch_no: &str,
+    lines: &[NewReturnLine],
+) -> Result<(), StoreError> {
+    const COLS: usize = 13;
+    for chunk in lines.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO return_lines (source_file_id, line_no, batch_no, serial_no, payment_id, outcome, status_code, \
+             amount_fen, account_no, reason_code, reason_text, bank_ref, finding) VALUES {}",
+            tx.values(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for l in chunk {
+            q = q
+                .bind(file_id)
+                .bind(l.line_no)
+                .bind(batch_no)
+                .bind(&l.serial_no)
+                .bind(l.payment_id)
+                .bind(l.outcome)
+                .bind(&l.status_code)
+                .bind(l.amount_fen)
+                .bind(&l.account_no)
+                .bind(&l.reason_code)
+                .bind(&l.reason_text)
+                .bind(&l.bank_ref)
+                .bind(l.finding);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+/// A settlement: the bank's final word on a payment.
+pub struct Settlement {
+    pub payment_id: i64,
+    pub paid: bool,
+    pub reason: Option<String>,
+    pub reason_code: Option<String>,
+    pub reason_text: Option<String>,
+    pub bank_ref: Option<String>,
+}
+
+/// Settles payments and their items. A failed payment releases its claims,
+/// so its items can be paid again once the cause is addressed.
+pub async fn settle(tx: &mut Tx, settlements: &[Settlement]) -> Result<(), StoreError> {
+    let now = now_text();
+    for s in settlements {
+        let state = if s.paid { "paid" } else { "failed" };
+        sqlx::query(
+            "UPDATE payments SET state = $1, bank_reason = $2, bank_reason_code = $3, bank_reason_text = $4, \
+             bank_ref = $5, settled_at = $6 WHERE id = $7",
+        )
+        .bind(state)
+        .bind(&s.reason)
+        .bind(&s.reason_code)
+        .bind(&s.reason_text)
+        .bind(&s.bank_ref)
+        .bind(&now)
+        .bind(s.payment_id)
+        .execute(tx.conn())
+        .await?;
+    }
+    for (paid, state) in [(true, "paid"), (false, "failed")] {
+        let ids: Vec<i64> = settlements.iter().filter(|s| s.paid == paid).map(|s| s.payment_id).collect();
+        for chunk in ids.chunks(MAX_PARAMS / 2) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let list = tx.list(chunk.len());
+            let sql = format!(
+                "UPDATE items SET state = '{state}', updated_at = '{now}' WHERE id IN \
+                 (SELECT item_id FROM payment_items WHERE payment_id IN ({list}) AND released = 0)"
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(tx.conn()).await?;
+            if !paid {
+                let sql = format!("UPDATE payment_items SET released = 1 WHERE payment_id IN ({list})");
+                let mut q = sqlx::query(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.execute(tx.conn()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Items of these payments that another payment has also paid: (item id, person, program, month, other payment).
+pub async fn paid_elsewhere(
+    tx: &mut Tx,
+    payment_ids: &[i64],
+) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in payment_ids.chunks(MAX_PARAMS) {
+        if chunk.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT i.id, i.person_id, i.program, i.benefit_month, other.payment_id FROM payment_items mine \
+             JOIN items i ON i.id = mine.item_id \
+             JOIN payment_items other ON other.item_id = mine.item_id AND other.payment_id <> mine.payment_id \
+             JOIN payments op ON op.id = other.payment_id AND op.state = 'paid' \
+             WHERE mine.payment_id IN ({})",
+            tx.list(chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (i64, String, String, String, i64)>(&sql);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        out.extend(q.fetch_all(tx.conn()).await?);
+    }
+    Ok(out)
+}
+
+/// Closing a batch: payments still sent become unconfirmed (their claims
+/// stay: the money may have moved). Returns the payments it changed.
+pub async fn close_batch(tx: &mut Tx, batch_no: &str) -> Result<Vec<SentPayment>, StoreError> {
+    let open = payments_in_state(tx, batch_no, "sent").await?;
+    let now = now_text();
+    sqlx::query(
+        "UPDATE items SET state = 'unconfirmed', updated_at = $2 WHERE id IN (SELECT pi.item_id FROM payment_items pi \
+         JOIN payments p ON p.id = pi.payment_id WHERE p.batch_no = $1 AND p.state = 'sent' AND pi.released = 0)",
+    )
+    .bind(batch_no)
+    .bind(&now)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("UPDATE payments SET state = 'unconfirmed' WHERE batch_no = $1 AND state = 'sent'")
+        .bind(batch_no)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("UPDATE batches SET state = 'closed', closed_at = $1 WHERE batch_no = $2")
+        .bind(&now)
+        .bind(batch_no)
+        .execute(tx.conn())
+        .await?;
+    // A run whose batches are all closed is closed.
+    sqlx::query(
+        "UPDATE runs SET state = 'closed', closed_at = $1 WHERE state = 'exported' AND run_id = \
+         (SELECT run_id FROM batches WHERE batch_no = $2) AND NOT EXISTS \
+         (SELECT 1 FROM batches b WHERE b.run_id = runs.run_id AND b.state <> 'closed')",
+    )
+    .bind(&now)
+    .bind(batch_no)
+    .execute(tx.conn())
+    .await?;
+    Ok(open)
+}
+
+/// Exported batches whose value date is on or before `date`.
+pub async fn batches_due(pool: &AnyPool, value_date_on_or_before: &str) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT batch_no FROM batches WHERE state = 'exported' AND value_date <= $1 ORDER BY batch_no",
+    )
+    .bind(value_date_on_or_before)
+    .fetch_all(pool)
+    .await?)
+}
