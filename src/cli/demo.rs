@@ -72,11 +72,22 @@ pub async fn run(
     let exported = export::export_run(&store, config, &run_id, &outbox).await?;
     let summary = jobs_run::summary(&store, config, &run_id).await?;
     let (persons_in_db, active_cards) = crate::store::persons::count(store.pool()).await?;
+    if !json {
+        println!("\nThe city: {persons_in_db} persons in the registry, {active_cards} active cards.\n");
+        print!("{}", summary.render());
+        println!("\nBank files in {}:", outbox.display());
+        for f in &exported.files {
+            println!("  {:<34} {:>7} payments {:>14}  sha256 {}…", f.file, f.count, f.amount, &f.sha256[..12]);
+        }
+        println!("  {}\n", exported.manifest);
+    }
+    let closing = close_the_loop(&store, config, &dir, &exported, period, json).await?;
     let example = summaries.iter().find(|s| s.kind == "roster").map(|_| ()).and_then(|_| first_roster_person(&rosters));
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
+                "loop": closing,
                 "dir": dir.display().to_string(),
                 "db": db_url,
                 "generated": generated,
@@ -88,13 +99,6 @@ pub async fn run(
             }))?
         );
     } else {
-        println!("\nThe city: {persons_in_db} persons in the registry, {active_cards} active cards.\n");
-        print!("{}", summary.render());
-        println!("\nBank files in {}:", outbox.display());
-        for f in &exported.files {
-            println!("  {:<34} {:>7} payments {:>14}  sha256 {}…", f.file, f.count, f.amount, &f.sha256[..12]);
-        }
-        println!("  {}", exported.manifest);
         println!("Database: {db_url}");
         if let Some(id) = example {
             println!("Ask about a person:  cargo run --release -- --db {db_url} status {id}");
@@ -102,6 +106,101 @@ pub async fn run(
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bank answers, the returns are reconciled, the batches closed, the
+/// failures retried and paid as arrears in the next month's run.
+async fn close_the_loop(
+    store: &Store,
+    config: &Config,
+    dir: &std::path::Path,
+    exported: &export::ExportReport,
+    period: crate::domain::Period,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let returns = dir.join("returns");
+    say(json, &format!("7. the banks answer (3% failed, 1% not mentioned, 1% repeated) into {}", returns.display()));
+    let opts = crate::sim::SimOptions {
+        seed: 7,
+        fail_rate: 0.03,
+        omit_rate: 0.01,
+        duplicate_rate: 0.01,
+        ..Default::default()
+    };
+    let mut files = Vec::new();
+    for f in &exported.files {
+        for s in crate::sim::simulate(&std::path::Path::new(&exported.outbox).join(&f.file), &opts, &returns)? {
+            files.push(std::path::PathBuf::from(s.file));
+        }
+    }
+    say(json, "8. reconciling the returns");
+    let mut reconciled = Vec::new();
+    for f in &files {
+        let s = crate::jobs::reconcile::reconcile_file(store, f).await?;
+        if !json {
+            let found: Vec<String> =
+                s.anomalies.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
+            println!(
+                "   {}: paid {} ({}), failed {} ({}) {}",
+                f.display(),
+                s.paid.count,
+                s.paid.amount,
+                s.failed.count,
+                s.failed.amount,
+                found.join(", ")
+            );
+        }
+        reconciled.push(s);
+    }
+    let value_date = chrono::Local::now().date_naive() + chrono::Days::new(1);
+    let closed = crate::jobs::batch::close_due(
+        store,
+        value_date + chrono::Days::new(u64::from(config.deadlines.batch_close_days)),
+        config.deadlines.batch_close_days,
+    )
+    .await?;
+    let unconfirmed: i64 = closed.iter().map(|c| c.unconfirmed.count).sum();
+    say(json, &format!("9. batches closed: {unconfirmed} payments the banks never mentioned are unconfirmed (a caseworker confirms them; never re-paid automatically)"));
+    let failed = crate::store::items::failed(store.pool()).await?;
+    for (person, program, month) in &failed {
+        let (Ok(p), Some(g), Ok(m)) = (
+            crate::domain::PersonId::parse(person),
+            crate::domain::Program::parse(program),
+            crate::domain::Period::parse("month", month),
+        ) else {
+            continue;
+        };
+        crate::jobs::casework::order_retry(store, &p, g, m, "demo-caseworker").await?;
+    }
+    let next = period.next();
+    say(
+        json,
+        &format!("10. a caseworker orders {} failed items retried; the {next} run pays them as arrears", failed.len()),
+    );
+    let run_id = create::create_run(
+        store,
+        config,
+        &create::CreateOptions { period: next, by: "demo-maker".into(), value_date: None },
+    )
+    .await?;
+    let arrears: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payment_items pi JOIN payments p ON p.id = pi.payment_id JOIN items i ON i.id = pi.item_id \
+         WHERE p.run_id = $1 AND i.benefit_month < $2",
+    )
+    .bind(&run_id)
+    .bind(next.to_string())
+    .fetch_one(store.pool())
+    .await?;
+    let next_summary = jobs_run::summary(store, config, &run_id).await?;
+    if !json {
+        println!(
+            "   {run_id}: {} payments ({}), of which {arrears} items are arrears of {period}",
+            next_summary.payments.count, next_summary.payments.amount
+        );
+    }
+    Ok(
+        serde_json::json!({ "reconciled": reconciled, "closed": closed, "retried": failed.len(), "next_run": next_summary, "arrears_items": arrears }),
+    )
 }
 
 fn say(json: bool, line: &str) {

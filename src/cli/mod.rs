@@ -71,6 +71,21 @@ pub enum Command {
     },
     /// The anomaly list, filtered.
     Anomalies(returns::AnomalyFilter),
+    /// The 遗漏 report: raise and list missed_payment for due keys not paid by their deadline.
+    Missed {
+        #[arg(long)]
+        as_of: String,
+    },
+    /// A caseworker's decision on a payment.
+    Payment {
+        #[command(subcommand)]
+        what: returns::PaymentCommand,
+    },
+    /// A caseworker's decision on an item (one benefit of one month).
+    Item {
+        #[command(subcommand)]
+        what: returns::ItemCommand,
+    },
     /// What a caseworker asks: the person, card and rosters.
     Status { person_id: String },
     /// Play a bank: answer request files.
@@ -215,6 +230,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Anomalies(filter) => {
             let store = Store::connect(&cli.db).await?;
             returns::list_anomalies(&store, filter, cli.json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Missed { as_of } => {
+            let store = Store::connect(&cli.db).await?;
+            returns::missed(&store, &config, &as_of, cli.json).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Payment { what } => {
+            let store = Store::connect(&cli.db).await?;
+            returns::payment_command(&store, what).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Item { what } => {
+            let store = Store::connect(&cli.db).await?;
+            returns::item_command(&store, what).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { what } => {

@@ -175,3 +175,87 @@ pub async fn list_anomalies(store: &Store, f: AnomalyFilter, json: bool) -> anyh
     }
     Ok(())
 }
+
+#[derive(Subcommand, Debug)]
+pub enum PaymentCommand {
+    /// Confirm an unconfirmed payment paid or failed (after asking the bank).
+    Confirm {
+        serial: String,
+        #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
+        paid: bool,
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ItemCommand {
+    /// Order a failed item paid again in the next run.
+    Retry {
+        person_id: String,
+        program: String,
+        /// Benefit month YYYY-MM.
+        month: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Cancel an item (never paid), with the reason.
+    Cancel {
+        person_id: String,
+        program: String,
+        month: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: String,
+    },
+}
+
+pub async fn payment_command(store: &Store, command: PaymentCommand) -> anyhow::Result<()> {
+    let PaymentCommand::Confirm { serial, paid, failed: _, by, note } = command;
+    crate::jobs::casework::confirm_payment(store, &serial, paid, &by, &note).await?;
+    println!("payment {serial} confirmed {}", if paid { "paid" } else { "failed" });
+    Ok(())
+}
+
+pub async fn item_command(store: &Store, command: ItemCommand) -> anyhow::Result<()> {
+    use crate::domain::{Period, PersonId, Program};
+    let key = |person: &str, program: &str, month: &str| -> anyhow::Result<(PersonId, Program, Period)> {
+        let program = Program::parse(program).ok_or_else(|| anyhow::anyhow!("'{program}' is not a program code"))?;
+        Ok((PersonId::parse(person)?, program, Period::parse("month", month)?))
+    };
+    match command {
+        ItemCommand::Retry { person_id, program, month, by } => {
+            let (p, g, m) = key(&person_id, &program, &month)?;
+            crate::jobs::casework::order_retry(store, &p, g, m, &by).await?;
+            println!("{} {g} {m}: retry ordered; the next run pays it", p.masked());
+        }
+        ItemCommand::Cancel { person_id, program, month, reason, by } => {
+            let (p, g, m) = key(&person_id, &program, &month)?;
+            crate::jobs::casework::cancel_item(store, &p, g, m, &reason, &by).await?;
+            println!("{} {g} {m}: cancelled", p.masked());
+        }
+    }
+    Ok(())
+}
+
+pub async fn missed(store: &Store, config: &Config, as_of: &str, json: bool) -> anyhow::Result<()> {
+    let as_of = crate::domain::ids::parse_date("as_of", as_of)?;
+    let r = crate::jobs::missed::report(store, config, as_of).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "as of {}: {} due keys of periods up to {} not paid ({}), {} newly raised",
+        r.as_of, r.missed.count, r.periods_up_to, r.missed.amount, r.raised
+    );
+    for g in &r.by_region_program {
+        println!("  {:<8} {:<18} {:>7}  {:>14}", g.region, g.program, g.count, g.amount);
+    }
+    Ok(())
+}

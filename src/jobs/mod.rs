@@ -2,7 +2,9 @@
 //! command line (and later the scheduler and the web desk) call these.
 
 pub mod batch;
+pub mod casework;
 pub mod import;
+pub mod missed;
 pub mod reconcile;
 pub mod run;
 pub mod status;

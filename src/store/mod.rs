@@ -9,6 +9,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub mod anomalies;
+pub mod items;
+pub mod missed;
 pub mod persons;
 pub mod returns;
 pub mod rosters;
