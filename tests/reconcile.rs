@@ -220,3 +220,79 @@ async fn a_failed_payment_is_repaid_once_after_the_registry_gives_a_new_account(
         assert_conserved(&db).await;
     }
 }
+
+#[tokio::test]
+async fn caseworkers_confirm_cancel_and_the_missed_report_raises_each_key_once() {
+    for db in databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let requests = exported_month(&db, dir.path(), 1500);
+        let returns = bank_answers(&db, dir.path(), &requests, &["--omit-rate", "0.2"]);
+        let mut args = vec!["reconcile".to_string()];
+        args.extend(returns.iter().map(|p| p.to_str().unwrap().to_string()));
+        ok(&db, dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        ok(&db, dir.path(), &["batch", "close", "--due", "--as-of", "2027-01-31"]);
+        let missing = json(&db, dir.path(), &["anomalies", "--code", "missing_in_return", "--open"]);
+        let detail = missing[0]["detail"].as_str().unwrap().to_string();
+        let serial = detail.split_whitespace().nth(1).unwrap();
+        ok(
+            &db,
+            dir.path(),
+            &["payment", "confirm", serial, "--paid", "--by", "supervisor", "--note", "bank statement"],
+        );
+        assert_eq!(
+            scalar(&db, &format!("SELECT COUNT(*) FROM payments WHERE serial_no = '{serial}' AND state = 'paid'"))
+                .await,
+            1
+        );
+        let open_after = json(&db, dir.path(), &["anomalies", "--code", "missing_in_return", "--open"]);
+        assert_eq!(
+            open_after.as_array().unwrap().len() + 1,
+            missing.as_array().unwrap().len(),
+            "the anomaly is resolved"
+        );
+        let again = onecard(&db, dir.path(), &["payment", "confirm", serial, "--failed", "--by", "supervisor"]);
+        assert_eq!(again.status.code(), Some(1), "a settled payment is not confirmed again");
+
+        // A held item cancelled with a reason is never paid.
+        let held: String = {
+            use sqlx::Connection;
+            let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+            sqlx::query_scalar(
+                "SELECT person_id || ' ' || program || ' ' || benefit_month FROM items WHERE state = 'held' \
+                                AND hold_code = 'exclusive_conflict' ORDER BY id LIMIT 1",
+            )
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+        };
+        let key: Vec<&str> = held.split(' ').collect();
+        ok(
+            &db,
+            dir.path(),
+            &["item", "cancel", key[0], key[1], key[2], "--reason", "settled: wubao applies", "--by", "supervisor"],
+        );
+        let no_reason =
+            onecard(&db, dir.path(), &["item", "cancel", key[0], key[1], key[2], "--reason", " ", "--by", "x"]);
+        assert_eq!(no_reason.status.code(), Some(1));
+
+        // The 遗漏 report: held, failed and unconfirmed keys of November, raised once.
+        let report = json(&db, dir.path(), &["missed", "--as-of", "2027-01-20"]);
+        assert_eq!(report["periods_up_to"], "2026-11");
+        let raised = report["raised"].as_u64().unwrap();
+        assert!(raised > 0 && raised == report["missed"]["count"].as_u64().unwrap(), "{report}");
+        assert!(report["by_region_program"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["region"].as_str().unwrap().len() == 6));
+        let again = json(&db, dir.path(), &["missed", "--as-of", "2027-02-01"]);
+        assert_eq!(again["raised"], 0, "each key is raised once");
+        let cancelled_missed = scalar(&db, &format!(
+            "SELECT COUNT(*) FROM anomalies WHERE code = 'missed_payment' AND person_id = '{}' AND program = '{}' AND benefit_month = '{}'",
+            key[0], key[1], key[2])).await;
+        assert_eq!(cancelled_missed, 0, "a cancelled item is not missed");
+        // Too early: nothing of November is overdue yet.
+        let early = json(&db, dir.path(), &["missed", "--as-of", "2027-01-14"]);
+        assert_eq!(early["missed"]["count"], 0);
+    }
+}

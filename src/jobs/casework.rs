@@ -5,7 +5,7 @@
 use crate::domain::{Period, PersonId, Program};
 use crate::store::items;
 use crate::store::returns::{self, Settlement};
-use crate::store::runs::{insert_anomalies, NewAnomaly};
+use crate::store::runs::insert_anomalies;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,26 +47,7 @@ pub async fn confirm_payment(
     };
     returns::settle(&mut tx, std::slice::from_ref(&settlement)).await?;
     if paid {
-        let doubles: Vec<NewAnomaly> = returns::paid_elsewhere(&mut tx, &[p.id])
-            .await?
-            .into_iter()
-            .map(|(item_id, person_id, program, month, other)| NewAnomaly {
-                code: "double_paid",
-                dedupe_key: format!("double_paid:item:{item_id}:{other}"),
-                person_id: Some(person_id),
-                region_code: None,
-                program: Some(program),
-                benefit_month: Some(month),
-                period: None,
-                item_id: Some(item_id),
-                payment_id: Some(p.id),
-                roster_line_id: None,
-                run_id: None,
-                batch_no: Some(p.batch_no.clone()),
-                source_file_id: None,
-                detail: "the item has two paid payments: an overpayment to recover".into(),
-            })
-            .collect();
+        let doubles = returns::double_paid(&mut tx, &[p.id], &p.batch_no, None).await?;
         insert_anomalies(&mut tx, &doubles).await?;
     }
     items::resolve(&mut tx, &["missing_in_return"], None, Some(p.id), &text, by).await?;

@@ -409,24 +409,7 @@ impl Apply<'_> {
         }
         returns::settle(tx, &settlements).await?;
         let paid: Vec<i64> = settlements.iter().filter(|s| s.paid).map(|s| s.payment_id).collect();
-        for (item_id, person_id, program, month, other) in returns::paid_elsewhere(tx, &paid).await? {
-            anomalies.push(NewAnomaly {
-                code: AnomalyCode::DoublePaid.as_str(),
-                dedupe_key: format!("double_paid:item:{item_id}:{other}"),
-                person_id: Some(person_id),
-                region_code: None,
-                program: Some(program),
-                benefit_month: Some(month),
-                period: None,
-                item_id: Some(item_id),
-                payment_id: Some(other),
-                roster_line_id: None,
-                run_id: None,
-                batch_no: Some(self.batch_no.to_string()),
-                source_file_id: Some(self.file_id),
-                detail: "the item has two paid payments: an overpayment to recover".into(),
-            });
-        }
+        anomalies.extend(returns::double_paid(tx, &paid, self.batch_no, Some(self.file_id)).await?);
         let ids: Vec<i64> = settlements.iter().map(|s| s.payment_id).collect();
         crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
         Ok(())

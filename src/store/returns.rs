@@ -172,8 +172,38 @@ pub async fn settle(tx: &mut Tx, settlements: &[Settlement]) -> Result<(), Store
     Ok(())
 }
 
+/// `double_paid` for every item of these (just paid) payments that another
+/// payment has also paid: an overpayment to recover.
+pub async fn double_paid(
+    tx: &mut Tx,
+    payment_ids: &[i64],
+    batch_no: &str,
+    source_file_id: Option<i64>,
+) -> Result<Vec<super::runs::NewAnomaly>, StoreError> {
+    Ok(paid_elsewhere(tx, payment_ids)
+        .await?
+        .into_iter()
+        .map(|(item_id, person_id, program, month, other)| super::runs::NewAnomaly {
+            code: "double_paid",
+            dedupe_key: format!("double_paid:item:{item_id}:{other}"),
+            person_id: Some(person_id),
+            region_code: None,
+            program: Some(program),
+            benefit_month: Some(month),
+            period: None,
+            item_id: Some(item_id),
+            payment_id: Some(other),
+            roster_line_id: None,
+            run_id: None,
+            batch_no: Some(batch_no.to_string()),
+            source_file_id,
+            detail: "the item has two paid payments: an overpayment to recover".into(),
+        })
+        .collect())
+}
+
 /// Items of these payments that another payment has also paid: (item id, person, program, month, other payment).
-pub async fn paid_elsewhere(
+async fn paid_elsewhere(
     tx: &mut Tx,
     payment_ids: &[i64],
 ) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
