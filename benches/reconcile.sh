@@ -21,6 +21,21 @@ python3 - "$DBFILE" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 now = "2099-01-01T00:00:00Z"
+# Start over from an earlier, unfinished setup.
+for t, col in [("payment_items", "payment_id IN (SELECT id FROM payments WHERE run_id LIKE 'R2099%')"), ("payments", "run_id LIKE 'R2099%'"),
+               ("items", "first_run_id LIKE 'R2099%'"), ("batches", "run_id LIKE 'R2099%'"), ("runs", "run_id LIKE 'R2099%'")]:
+    if not db.execute("SELECT 1 FROM batches WHERE run_id LIKE 'R2099%' AND state = 'exported'").fetchone():
+        db.execute(f"DELETE FROM {t} WHERE {col}")
+db.commit()
+# A run holds persons whose name GBK cannot carry (they are paid only through ISO 20022); so does this setup.
+def gbk_ok(name):
+    try:
+        name.encode("gbk")
+        return True
+    except UnicodeEncodeError:
+        return False
+db.execute("CREATE TEMP TABLE unencodable (person_id TEXT PRIMARY KEY)")
+db.executemany("INSERT INTO unencodable VALUES (?)", [(p,) for p, n in db.execute("SELECT person_id, name FROM persons") if not gbk_ok(n)])
 for i, (bank, layout) in enumerate([("102", "TXT-A"), ("103", "FIX-B"), ("104", "ISO20022")], start=1):
     run, batch, month = f"R2099{i:02d}-01", f"2099010{i}{bank}001", f"2099-{i:02d}"
     if db.execute("SELECT 1 FROM runs WHERE run_id = ?", (run,)).fetchone():
@@ -28,11 +43,12 @@ for i, (bank, layout) in enumerate([("102", "TXT-A"), ("103", "FIX-B"), ("104", 
     db.execute("INSERT INTO runs (run_id, period, seq, state, created_by, created_at) VALUES (?, ?, 1, 'draft', 'bench-maker', ?)", (run, month, now))
     db.execute("INSERT INTO batches (batch_no, run_id, bank_code, layout, value_date, payment_count, amount_fen, state) VALUES (?, ?, ?, ?, '2099-01-02', 0, 0, 'scheduled')", (batch, run, bank, layout))
     db.execute("""INSERT INTO items (person_id, program, benefit_month, amount_fen, origin, state, first_run_id, created_at, updated_at)
-                  SELECT c.person_id, 'temp_relief', ?, 10000 + (c.id % 500) * 100, 'relief', 'approved', ?, ?, ? FROM cards c WHERE c.state = 'active'""", (month, run, now, now))
+                  SELECT c.person_id, 'temp_relief', ?, 10000 + (c.id % 500) * 100, 'relief', 'approved', ?, ?, ? FROM cards c WHERE c.state = 'active'
+                  AND c.person_id NOT IN (SELECT person_id FROM unencodable)""", (month, run, now, now))
     db.execute("""INSERT INTO payments (run_id, batch_no, seq, serial_no, person_id, card_id, bank_code, account_no, account_name, amount_fen, remark, state, created_at)
-                  SELECT ?, ?, ROW_NUMBER() OVER (ORDER BY c.person_id), '', c.person_id, c.id, ?, c.account_no, p.name, 10000 + (c.id % 500) * 100, ? || ' 临时救助金', 'approved', ?
-                  FROM cards c JOIN persons p ON p.person_id = c.person_id WHERE c.state = 'active'""", (run, batch, bank, month, now))
-    db.execute("UPDATE payments SET serial_no = batch_no || printf('%08d', seq) WHERE run_id = ?", (run,))
+                  SELECT ?, ?, ROW_NUMBER() OVER (ORDER BY c.person_id), ? || printf('%08d', ROW_NUMBER() OVER (ORDER BY c.person_id)), c.person_id, c.id, ?, c.account_no, p.name, 10000 + (c.id % 500) * 100, ? || ' 临时救助金', 'approved', ?
+                  FROM cards c JOIN persons p ON p.person_id = c.person_id WHERE c.state = 'active'
+                  AND c.person_id NOT IN (SELECT person_id FROM unencodable)""", (run, batch, batch, bank, month, now))
     db.execute("""INSERT INTO payment_items (payment_id, item_id, amount_fen) SELECT p.id, i.id, p.amount_fen FROM payments p
                   JOIN items i ON i.person_id = p.person_id AND i.program = 'temp_relief' AND i.benefit_month = ? WHERE p.run_id = ?""", (month, run))
     n, s = db.execute("SELECT COUNT(*), SUM(amount_fen) FROM payments WHERE run_id = ?", (run,)).fetchone()

@@ -149,7 +149,14 @@ pub async fn reconcile_file(store: &Store, path: &Path) -> Result<ReconcileSumma
     let report_path = path.with_file_name(format!("{file_name}.report.csv"));
     let mut report =
         Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-    let mut ctx = Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), states: HashMap::new() };
+    let mut ctx = Apply {
+        file_id,
+        batch_no: &batch_no,
+        layout,
+        tally: Tally::default(),
+        states: HashMap::new(),
+        was_unconfirmed: Vec::new(),
+    };
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<ReturnDetail>>(4);
     let reader_path = path.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || stream_details(&reader_path, layout, chunks_tx));
@@ -233,6 +240,8 @@ struct Apply<'a> {
     tally: Tally,
     /// Payment states changed by this file (the database lags within a chunk).
     states: HashMap<i64, &'static str>,
+    /// Payments settled by this chunk that were unconfirmed before.
+    was_unconfirmed: Vec<i64>,
 }
 
 impl Apply<'_> {
@@ -337,6 +346,9 @@ impl Apply<'_> {
         let state = self.states.get(&p.id).copied().unwrap_or(p.state.as_str());
         match (state, paid) {
             ("sent" | "unconfirmed", _) => {
+                if state == "unconfirmed" {
+                    self.was_unconfirmed.push(p.id);
+                }
                 let new = if paid { "paid" } else { "failed" };
                 self.states.insert(p.id, new);
                 settlements.push(Settlement {
@@ -410,8 +422,11 @@ impl Apply<'_> {
         returns::settle(tx, &settlements).await?;
         let paid: Vec<i64> = settlements.iter().filter(|s| s.paid).map(|s| s.payment_id).collect();
         anomalies.extend(returns::double_paid(tx, &paid, self.batch_no, Some(self.file_id)).await?);
-        let ids: Vec<i64> = settlements.iter().map(|s| s.payment_id).collect();
-        crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
+        // Only a payment that was unconfirmed can have a missing_in_return to resolve.
+        if !self.was_unconfirmed.is_empty() {
+            let ids: Vec<i64> = std::mem::take(&mut self.was_unconfirmed);
+            crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
+        }
         Ok(())
     }
 

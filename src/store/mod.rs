@@ -99,7 +99,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)
             .map_err(connect_err)?
             .log_statements(tracing::log::LevelFilter::Trace)
-            .log_slow_statements(tracing::log::LevelFilter::Debug, Duration::from_secs(2));
+            .log_slow_statements(tracing::log::LevelFilter::Warn, slow_statement_threshold());
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(60))
@@ -108,7 +108,7 @@ impl Store {
                     if backend == Backend::Sqlite {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                             PRAGMA busy_timeout = 30000; PRAGMA cache_size = -131072; PRAGMA temp_store = MEMORY;",
+                             PRAGMA busy_timeout = 30000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
                         )
                         .await?;
                     }
@@ -148,6 +148,12 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// Statements slower than this are logged at WARN (`ONECARD_SLOW_SQL_MS`, default 10 s).
+fn slow_statement_threshold() -> Duration {
+    let ms = std::env::var("ONECARD_SLOW_SQL_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    Duration::from_millis(ms)
 }
 
 /// `sqlite://file` gains `mode=rwc` (create on first use); a bare path is an SQLite file.

@@ -39,22 +39,30 @@ const PAYMENT_COLUMNS: &str =
     "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, \
                                p.state, (SELECT region_code FROM persons WHERE person_id = p.person_id) AS region_code";
 
-/// The payments of `batch_no` with these serial numbers.
+/// The payments of `batch_no` with these serial numbers. Serial numbers are
+/// unique over all time, so they are looked up alone (their unique index)
+/// and a payment of another batch is left out, as never sent in this one.
 pub async fn payments_by_serial(tx: &mut Tx, batch_no: &str, serials: &[&str]) -> Result<Vec<SentPayment>, StoreError> {
     let mut out = Vec::new();
-    for chunk in serials.chunks(MAX_PARAMS - 1) {
+    for chunk in serials.chunks(MAX_PARAMS) {
         let sql = format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.batch_no = {} AND p.serial_no IN ({})",
-            tx.param(1),
-            tx.list_after(1, chunk.len())
+            "SELECT {PAYMENT_COLUMNS}, p.batch_no FROM payments p WHERE p.serial_no IN ({})",
+            tx.list(chunk.len())
         );
-        let mut q = sqlx::query_as::<_, SentPayment>(&sql).bind(batch_no);
+        let mut q = sqlx::query_as::<_, SerialRow>(&sql);
         for s in chunk {
             q = q.bind(*s);
         }
-        out.extend(q.fetch_all(tx.conn()).await?);
+        out.extend(q.fetch_all(tx.conn()).await?.into_iter().filter(|r| r.batch_no == batch_no).map(|r| r.payment));
     }
     Ok(out)
+}
+
+#[derive(sqlx::FromRow)]
+struct SerialRow {
+    #[sqlx(flatten)]
+    payment: SentPayment,
+    batch_no: String,
 }
 
 /// Every payment of a batch still in `state` (for a group rejection or closing).
@@ -127,22 +135,46 @@ pub struct Settlement {
 /// so its items can be paid again once the cause is addressed.
 pub async fn settle(tx: &mut Tx, settlements: &[Settlement]) -> Result<(), StoreError> {
     let now = now_text();
-    for s in settlements {
-        let state = if s.paid { "paid" } else { "failed" };
-        sqlx::query(
-            "UPDATE payments SET state = $1, bank_reason = $2, bank_reason_code = $3, bank_reason_text = $4, \
-             bank_ref = $5, settled_at = $6 WHERE id = $7",
-        )
-        .bind(state)
-        .bind(&s.reason)
-        .bind(&s.reason_code)
-        .bind(&s.reason_text)
-        .bind(&s.bank_ref)
-        .bind(&now)
-        .bind(s.payment_id)
-        .execute(tx.conn())
-        .await?;
+    // One statement for the chunk: the settlements go into a temporary table
+    // and payments are updated from it.
+    sqlx::query(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS settling (payment_id BIGINT PRIMARY KEY, state TEXT NOT NULL, \
+         reason TEXT, reason_code TEXT, reason_text TEXT, bank_ref TEXT)",
+    )
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("DELETE FROM settling").execute(tx.conn()).await?;
+    const COLS: usize = 6;
+    for chunk in settlements.chunks(MAX_PARAMS / COLS) {
+        let sql = format!(
+            "INSERT INTO settling (payment_id, state, reason, reason_code, reason_text, bank_ref) VALUES {}",
+            tx.values(chunk.len(), COLS)
+        );
+        let mut q = sqlx::query(&sql);
+        for s in chunk {
+            q = q
+                .bind(s.payment_id)
+                .bind(if s.paid { "paid" } else { "failed" })
+                .bind(&s.reason)
+                .bind(&s.reason_code)
+                .bind(&s.reason_text)
+                .bind(&s.bank_ref);
+        }
+        q.execute(tx.conn()).await?;
     }
+    sqlx::query(
+        // Driven from `settling` by primary key (a join could make a planner without
+        // statistics scan every payment).
+        "UPDATE payments SET state = (SELECT state FROM settling WHERE payment_id = payments.id), \
+         bank_reason = (SELECT reason FROM settling WHERE payment_id = payments.id), \
+         bank_reason_code = (SELECT reason_code FROM settling WHERE payment_id = payments.id), \
+         bank_reason_text = (SELECT reason_text FROM settling WHERE payment_id = payments.id), \
+         bank_ref = (SELECT bank_ref FROM settling WHERE payment_id = payments.id), settled_at = $1 \
+         WHERE id IN (SELECT payment_id FROM settling)",
+    )
+    .bind(&now)
+    .execute(tx.conn())
+    .await?;
     for (paid, state) in [(true, "paid"), (false, "failed")] {
         let ids: Vec<i64> = settlements.iter().filter(|s| s.paid == paid).map(|s| s.payment_id).collect();
         for chunk in ids.chunks(MAX_PARAMS / 2) {
