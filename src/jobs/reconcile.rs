@@ -318,6 +318,13 @@ impl Apply<'_> {
             });
         }
         self.settle(tx, settlements, &mut anomalies).await?;
+        // Regions are looked up only for the persons an anomaly names.
+        let named: Vec<&str> =
+            anomalies.iter().filter(|a| a.region_code.is_none()).filter_map(|a| a.person_id.as_deref()).collect();
+        let regions = returns::regions(tx, &named).await?;
+        for a in anomalies.iter_mut().filter(|a| a.region_code.is_none()) {
+            a.region_code = a.person_id.as_ref().and_then(|p| regions.get(p).cloned());
+        }
         returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
         insert_anomalies(tx, &anomalies).await?;
         Ok(())
