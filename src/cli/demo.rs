@@ -82,7 +82,7 @@ pub async fn run(
         println!("  {}\n", exported.manifest);
     }
     let closing = close_the_loop(&store, config, &dir, &exported, period, json).await?;
-    let example = summaries.iter().find(|s| s.kind == "roster").map(|_| ()).and_then(|_| first_roster_person(&rosters));
+    let example = first_roster_person(&rosters);
     if json {
         println!(
             "{}",

@@ -198,10 +198,10 @@ async fn stream_rows<I: Importer>(
             }
         }
         if batch.len() >= BATCH_ROWS {
-            reject_count += apply(tx, file_id, importer, std::mem::take(&mut batch), rejects).await?;
+            reject_count += apply(tx, file_id, importer, std::mem::take(&mut batch), rejects, &summary.file).await?;
         }
     }
-    reject_count += apply(tx, file_id, importer, batch, rejects).await?;
+    reject_count += apply(tx, file_id, importer, batch, rejects, &summary.file).await?;
     progress.finish_and_clear();
     summary.rejected = reject_count;
     summary.accepted = summary.rows - reject_count;
@@ -214,6 +214,7 @@ async fn apply<I: Importer>(
     importer: &mut I,
     batch: Vec<(I::Row, StringRecord)>,
     rejects: &mut RejectsWriter,
+    file: &str,
 ) -> Result<u64, ImportError> {
     if batch.is_empty() {
         return Ok(0);
@@ -222,7 +223,7 @@ async fn apply<I: Importer>(
     for (record, reason) in &refused {
         rejects
             .write(csv_input::line_of(record), record, std::slice::from_ref(reason))
-            .map_err(|source| ImportError::Rejects { path: String::new(), source })?;
+            .map_err(|source| ImportError::Rejects { path: file.to_string(), source })?;
     }
     Ok(refused.len() as u64)
 }
