@@ -84,6 +84,16 @@ text_enum!(
         MissingInReturn = "missing_in_return",
         DoublePaid = "double_paid",
         MissedPayment = "missed_payment",
+        /// A card-making return names an application not in its batch.
+        CardUnknownApplication = "card_unknown_application",
+        /// A card-making return line's person_id is not the application's.
+        CardPersonMismatch = "card_person_mismatch",
+        /// A card number made by the bank is already held by another card.
+        CardNumberTaken = "card_number_taken",
+        /// An application answered again with the same outcome.
+        CardDuplicateReturn = "card_duplicate_return",
+        /// An application answered again with another outcome.
+        CardConflictingReturn = "card_conflicting_return",
     }
 );
 

@@ -1,6 +1,7 @@
 //! The pure core: identifiers, money, programs, states and the payout rules.
 //! No I/O, no async, no database.
 
+pub mod cards;
 pub mod codes;
 pub mod ids;
 pub mod money;

@@ -9,6 +9,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub mod anomalies;
+pub mod cards;
 pub mod items;
 pub mod missed;
 pub mod persons;
@@ -61,6 +62,10 @@ impl Tx {
             Backend::Sqlite => list_placeholders(Backend::Sqlite, n),
             Backend::Postgres => (before + 1..=before + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", "),
         }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The placeholder of the `i`-th (1-based) value bound.

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyPool;
 
+use super::cards::{insert_events, NewEvent};
 use super::{now_text, StoreError, Tx, MAX_PARAMS};
 
 /// One validated registry row.
@@ -136,7 +137,8 @@ pub async fn apply_batch(
             .bind(id)
             .execute(tx.conn())
             .await?;
-        insert_event(tx, *id, Some(from), "cancelled", actor, note, &now).await?;
+        let event = NewEvent { card_id: *id, from: Some(from.clone()), to: "cancelled".into(), note: note.to_string() };
+        insert_events(tx, &[event], actor, &now).await?;
     }
     counts.cards_cancelled += cancel.len() as u64;
     for (id, card) in &account_changes {
@@ -150,7 +152,9 @@ pub async fn apply_batch(
         .bind(id)
         .execute(tx.conn())
         .await?;
-        insert_event(tx, *id, Some("active"), "active", actor, "account changed in the registry", &now).await?;
+        let note = "account changed in the registry".to_string();
+        let event = NewEvent { card_id: *id, from: Some("active".into()), to: "active".into(), note };
+        insert_events(tx, &[event], actor, &now).await?;
     }
     counts.accounts_changed += account_changes.len() as u64;
     insert_cards(tx, actor, &new_cards, &now).await?;
@@ -252,53 +256,12 @@ async fn insert_cards(
                 .bind(now);
         }
         let ids = q.fetch_all(tx.conn()).await?;
-        insert_events(tx, &ids, actor, "migrated from the registry", now).await?;
+        let events: Vec<NewEvent> = ids
+            .into_iter()
+            .map(|(card_id, to)| NewEvent { card_id, from: None, to, note: "migrated from the registry".into() })
+            .collect();
+        insert_events(tx, &events, actor, now).await?;
     }
-    Ok(())
-}
-
-async fn insert_events(
-    tx: &mut Tx,
-    cards: &[(i64, String)],
-    actor: &str,
-    note: &str,
-    now: &str,
-) -> Result<(), StoreError> {
-    const COLS: usize = 5;
-    for chunk in cards.chunks(MAX_PARAMS / COLS) {
-        let sql = format!(
-            "INSERT INTO card_events (card_id, to_state, actor, note, at) VALUES {}",
-            tx.values(chunk.len(), COLS)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, state) in chunk {
-            q = q.bind(id).bind(state).bind(actor).bind(note).bind(now);
-        }
-        q.execute(tx.conn()).await?;
-    }
-    Ok(())
-}
-
-async fn insert_event(
-    tx: &mut Tx,
-    card_id: i64,
-    from: Option<&str>,
-    to: &str,
-    actor: &str,
-    note: &str,
-    now: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO card_events (card_id, from_state, to_state, actor, note, at) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(card_id)
-    .bind(from)
-    .bind(to)
-    .bind(actor)
-    .bind(note)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
     Ok(())
 }
 
@@ -328,6 +291,7 @@ pub async fn get(pool: &AnyPool, person_id: &str) -> Result<Option<Person>, Stor
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Card {
     pub id: i64,
+    pub application_id: Option<String>,
     pub card_no: Option<String>,
     pub bank_code: String,
     pub account_no: Option<String>,
@@ -338,7 +302,8 @@ pub struct Card {
 
 pub async fn cards_of(pool: &AnyPool, person_id: &str) -> Result<Vec<Card>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT id, card_no, bank_code, account_no, state, verification, updated_at FROM cards WHERE person_id = $1 \
+        "SELECT id, application_id, card_no, bank_code, account_no, state, verification, updated_at FROM cards \
+         WHERE person_id = $1 \
          ORDER BY CASE state WHEN 'active' THEN 0 ELSE 1 END, id DESC",
     )
     .bind(person_id)

@@ -428,6 +428,7 @@ pub async fn insert_payments(tx: &mut Tx, run_id: &str, payments: &[NewPayment])
 }
 
 /// One anomaly to raise; raising the same `dedupe_key` again is a no-op.
+#[derive(Default)]
 pub struct NewAnomaly {
     pub code: &'static str,
     pub dedupe_key: String,

@@ -26,26 +26,38 @@ pub struct SourceFile {
 
 const COLUMNS: &str = "id, kind, file_name, imported_at, rows_total, rows_accepted, rows_rejected, program, period";
 
+/// The ledger a kind of file is recorded in: card application files have
+/// their own table of the same shape (source_files' kinds are fixed by a CHECK).
+fn ledger(kind: &str) -> &'static str {
+    if kind == "card_applications" {
+        "card_application_files"
+    } else {
+        "source_files"
+    }
+}
+
 /// The earlier application of identical bytes of this kind, if any.
 pub async fn find(tx: &mut Tx, kind: &str, sha256: &str) -> Result<Option<SourceFile>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM source_files WHERE kind = $1 AND sha256 = $2");
+    let sql = format!("SELECT {COLUMNS} FROM {} WHERE kind = $1 AND sha256 = $2", ledger(kind));
     Ok(sqlx::query_as(&sql).bind(kind).bind(sha256).fetch_optional(tx.conn()).await?)
 }
 
 /// Records a file inside the transaction that applies it. A concurrent
 /// application of the same bytes fails here on the unique (kind, sha256).
 pub async fn insert(tx: &mut Tx, f: &NewSourceFile<'_>) -> Result<i64, StoreError> {
-    let row = sqlx::query(
-        "INSERT INTO source_files (kind, sha256, file_name, encoding, rows_total, rows_accepted, rows_rejected, imported_at) \
+    let sql = format!(
+        "INSERT INTO {} (kind, sha256, file_name, encoding, rows_total, rows_accepted, rows_rejected, imported_at) \
          VALUES ($1, $2, $3, $4, 0, 0, 0, $5) RETURNING id",
-    )
-    .bind(f.kind)
-    .bind(f.sha256)
-    .bind(f.file_name)
-    .bind(f.encoding)
-    .bind(now_text())
-    .fetch_one(tx.conn())
-    .await?;
+        ledger(f.kind)
+    );
+    let row = sqlx::query(&sql)
+        .bind(f.kind)
+        .bind(f.sha256)
+        .bind(f.file_name)
+        .bind(f.encoding)
+        .bind(now_text())
+        .fetch_one(tx.conn())
+        .await?;
     Ok(row.try_get(0)?)
 }
 
@@ -58,18 +70,24 @@ pub struct Counts<'a> {
 }
 
 pub async fn finish(tx: &mut Tx, id: i64, c: &Counts<'_>) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE source_files SET rows_total = $1, rows_accepted = $2, rows_rejected = $3, program = $4, period = $5 \
-         WHERE id = $6",
-    )
-    .bind(c.total as i64)
-    .bind(c.accepted as i64)
-    .bind(c.rejected as i64)
-    .bind(c.program)
-    .bind(c.period)
-    .bind(id)
-    .execute(tx.conn())
-    .await?;
+    finish_kind(tx, "", id, c).await
+}
+
+/// [`finish`] for a file of `kind`, whichever ledger holds it.
+pub async fn finish_kind(tx: &mut Tx, kind: &str, id: i64, c: &Counts<'_>) -> Result<(), StoreError> {
+    let sql = format!(
+        "UPDATE {} SET rows_total = $1, rows_accepted = $2, rows_rejected = $3, program = $4, period = $5 WHERE id = $6",
+        ledger(kind)
+    );
+    sqlx::query(&sql)
+        .bind(c.total as i64)
+        .bind(c.accepted as i64)
+        .bind(c.rejected as i64)
+        .bind(c.program)
+        .bind(c.period)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
