@@ -32,7 +32,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::domain::{AnomalyCode, Period};
 
+pub use output::APPLICATIONS_FILE;
 pub use regions::region_name;
+
+/// The BIN (first six digits) the synthetic city's accounts of a bank start with.
+pub fn bank_bin(bank_code: &str) -> Option<&'static str> {
+    people::BANKS.iter().find(|(b, _)| b.code == bank_code).map(|(b, _)| b.bin)
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -85,6 +91,8 @@ pub fn generate(opts: &GenOptions, out_dir: &Path, progress: &mut dyn FnMut(u64)
     }
     std::fs::create_dir_all(out_dir).map_err(|source| GenError::CreateDir { path: out_dir.to_path_buf(), source })?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    // The counter's own generator, so that planting applications leaves the rest of the city as it was.
+    let mut counter = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x0C0A_2D00);
     let mut city = city::City::new(opts.period, opts.seed);
     let mut planner = plant::Planner::new(opts.persons);
     let mut out = output::Output::create(out_dir, opts.period, &plant::planted_codes())?;
@@ -115,6 +123,7 @@ pub fn generate(opts: &GenOptions, out_dir: &Path, progress: &mut dyn FnMut(u64)
         for line in lines {
             out.roster_line(line)?;
         }
+        plant_application(&mut counter, &mut out, &person, alive)?;
         if index % 65_536 == 0 && index > 0 {
             progress(index);
         }
@@ -122,6 +131,31 @@ pub fn generate(opts: &GenOptions, out_dir: &Path, progress: &mut dyn FnMut(u64)
     let (files, planted) = out.finish()?;
     progress(opts.persons);
     Ok(GenSummary { persons: opts.persons, files, planted })
+}
+
+/// Persons at the card counter (card-issuance.md): every living person
+/// without a card applies for a first one; of the cardholders, about one in
+/// a thousand reports a card lost and one in two thousand replaces a worn one.
+fn plant_application<R: rand::Rng>(
+    rng: &mut R,
+    out: &mut output::Output,
+    person: &people::Person,
+    alive: bool,
+) -> Result<(), GenError> {
+    let draw: f64 = rng.gen();
+    let pick = rng.gen::<u32>() as usize;
+    if !alive {
+        return Ok(());
+    }
+    match &person.card {
+        None => {
+            let bank = people::BANKS[pick % people::BANKS.len()].0.code;
+            out.application(person.id.as_str(), bank, "new")
+        }
+        Some(card) if draw < 1e-3 => out.application(person.id.as_str(), card.bank.code, "lost"),
+        Some(card) if draw < 1.5e-3 => out.application(person.id.as_str(), card.bank.code, "replace"),
+        Some(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -181,9 +181,14 @@ pub struct Output {
     rosters: Vec<CsvFile>,
     appendix: Vec<Vec<Line>>,
     planted: CsvFile,
+    applications: CsvFile,
     counts: BTreeMap<String, u64>,
     refs: [u64; 4],
 }
+
+/// Card applications waiting at the counter: first cards, lost cards and replacements.
+pub const APPLICATIONS_FILE: &str = "card_applications.csv";
+const APPLICATIONS_HEADER: &[&str] = &["person_id", "bank_code", "kind"];
 
 impl Output {
     pub fn create(dir: &Path, period: Period, codes: &[&str]) -> Result<Output, GenError> {
@@ -197,6 +202,7 @@ impl Output {
             rosters.push(CsvFile::create(dir, roster_file_name(program, period), layout, header)?);
         }
         let planted = CsvFile::create(dir, PLANTED_FILE.to_string(), plain, PLANTED_HEADER)?;
+        let applications = CsvFile::create(dir, APPLICATIONS_FILE.to_string(), plain, APPLICATIONS_HEADER)?;
         let counts = codes.iter().map(|c| (c.to_string(), 0)).collect();
         Ok(Output {
             period,
@@ -204,6 +210,7 @@ impl Output {
             rosters,
             appendix: vec![Vec::new(); ROSTER_PROGRAMS.len()],
             planted,
+            applications,
             counts,
             refs: [0; 4],
         })
@@ -219,6 +226,11 @@ impl Output {
         let name = p.name.full();
         let phone = p.phone.as_deref().unwrap_or("");
         self.registry.row(&[p.id.as_str(), &name, &p.home.code, phone, &death, card_no, bank, account])
+    }
+
+    /// Writes a card application row: `kind` is `new`, `lost` or `replace`.
+    pub fn application(&mut self, person_id: &str, bank_code: &str, kind: &str) -> Result<(), GenError> {
+        self.applications.row(&[person_id, bank_code, kind]).map(|_| ())
     }
 
     /// Records an anomaly of a registry person's computed `elderly` item.
@@ -303,6 +315,7 @@ impl Output {
             files.push(f.finish()?);
         }
         files.push(self.planted.finish()?);
+        files.push(self.applications.finish()?);
         Ok((files, self.counts))
     }
 }

@@ -38,7 +38,7 @@ fn same_seed_gives_the_same_bytes_and_another_seed_does_not() {
     assert_eq!(all_bytes(a.path(), &sa), all_bytes(b.path(), &sb));
     let first = |d: &Path| std::fs::read(d.join("cardholders.csv")).unwrap();
     assert_ne!(first(a.path()), first(c.path()));
-    assert_eq!(sc.files.len(), 9);
+    assert_eq!(sc.files.len(), 10);
 }
 
 #[test]

@@ -16,6 +16,9 @@ pub(super) fn kind_of(path: &Path) -> Result<RequestKind, SimError> {
     if let Some(layout) = by_name(&name) {
         return Ok(RequestKind::Disbursement(layout));
     }
+    if crate::formats::bank::cards::is_request_name(&name) {
+        return Ok(RequestKind::CardMaking);
+    }
     let mut head = Vec::with_capacity(FIX_B_HEADER_LEN + 2);
     File::open(path)
         .and_then(|f| f.take(FIX_B_HEADER_LEN as u64 + 2).read_to_end(&mut head))

@@ -63,6 +63,7 @@ impl PartTotals {
         SimFileSummary {
             file: file.display().to_string(),
             layout,
+            kind: "disbursement",
             batch_no: batch_no.to_string(),
             lines: self.lines,
             paid: self.paid,

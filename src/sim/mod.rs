@@ -5,8 +5,8 @@
 //! writes return files; it never touches the store.
 //!
 //! Each kind of request has its own answerer: disbursements (the three
-//! layouts) today; card-making batches (card-issuance.md) are meant to become
-//! another `RequestKind` reusing `plan` and `outbox`.
+//! layouts) and card-making batches (card-issuance.md), both dealing their
+//! decisions from `plan` and writing through `outbox`.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +14,7 @@ use crate::config::Layout;
 use crate::domain::Money;
 use crate::formats::bank::{FormatError, Pain002Version};
 
+mod cards;
 mod detect;
 mod disbursement;
 mod outbox;
@@ -82,6 +83,8 @@ pub struct SimFileSummary {
     /// The return file's path.
     pub file: String,
     pub layout: Layout,
+    /// `disbursement`, or `card_making` (paid = cards made, failed = refused, no amounts).
+    pub kind: &'static str,
     pub batch_no: String,
     /// Detail lines in this file (duplicates included).
     pub lines: u64,
@@ -100,6 +103,12 @@ pub struct SimFileSummary {
 impl SimFileSummary {
     /// One line for a person: the file and what is in it.
     pub fn render(&self) -> String {
+        if self.kind == "card_making" {
+            return format!(
+                "{}: card-making batch {}, {} lines: made {}, refused {}, omitted {}, duplicated {}",
+                self.file, self.batch_no, self.lines, self.paid.count, self.failed.count, self.omitted, self.duplicated
+            );
+        }
         let mut line =
             format!("{}: batch {} ({}), {} lines", self.file, self.batch_no, self.layout.as_str(), self.lines);
         if self.group_rejected {
@@ -146,6 +155,8 @@ pub enum SimError {
 enum RequestKind {
     /// A benefit disbursement batch in one of the layouts of bank-files.md.
     Disbursement(Layout),
+    /// A card-making batch (card-issuance.md).
+    CardMaking,
 }
 
 /// Answers `request` with return files written into `out_dir` (created if
@@ -162,5 +173,6 @@ pub fn simulate(request: &Path, opts: &SimOptions, out_dir: &Path) -> Result<Vec
     };
     match kind {
         RequestKind::Disbursement(layout) => disbursement::answer(request, layout, opts, out_dir),
+        RequestKind::CardMaking => cards::answer(request, opts, out_dir),
     }
 }

@@ -16,7 +16,7 @@ pub(super) struct Reason {
     pub text: &'static str,
 }
 
-const fn reason(code: &'static str, text: &'static str) -> Reason {
+pub(super) const fn reason(code: &'static str, text: &'static str) -> Reason {
     Reason { code, text }
 }
 

@@ -11,6 +11,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use crate::config::Layout;
 use crate::domain::Money;
 
+pub mod cards;
 pub mod fix_b;
 pub mod iso20022;
 mod text_common;

@@ -15,23 +15,23 @@ use super::{
 use crate::domain::Money;
 
 /// Characters no TXT-A field may contain.
-const FORBIDDEN: &[char] = &['|', '\r', '\n'];
+pub(super) const FORBIDDEN: &[char] = &['|', '\r', '\n'];
 
 /// One record being written: the fields separated by `|`, then CRLF.
-struct Record<'a> {
+pub(super) struct Record<'a> {
     buf: Vec<u8>,
     ctx: Ctx<'a>,
 }
 
 impl<'a> Record<'a> {
-    fn new(record_type: &str, ctx: Ctx<'a>) -> Record<'a> {
+    pub(super) fn new(record_type: &str, ctx: Ctx<'a>) -> Record<'a> {
         let mut buf = Vec::with_capacity(160);
         buf.extend_from_slice(record_type.as_bytes());
         Record { buf, ctx }
     }
 
     /// An identifier, written as given.
-    fn id(&mut self, field: &str, value: &str) -> io::Result<()> {
+    pub(super) fn id(&mut self, field: &str, value: &str) -> io::Result<()> {
         self.ctx.check_id(field, value, FORBIDDEN)?;
         let bytes = self.ctx.encode(field, value)?;
         self.buf.push(b'|');
@@ -40,7 +40,7 @@ impl<'a> Record<'a> {
     }
 
     /// Free text: `|`, CR and LF become spaces.
-    fn text(&mut self, field: &str, value: &str) -> io::Result<()> {
+    pub(super) fn text(&mut self, field: &str, value: &str) -> io::Result<()> {
         let value = common::replace_forbidden(value, FORBIDDEN);
         let bytes = self.ctx.encode(field, &value)?;
         self.buf.push(b'|');
@@ -49,12 +49,12 @@ impl<'a> Record<'a> {
     }
 
     /// A number, date or amount (ASCII by construction).
-    fn plain(&mut self, value: impl std::fmt::Display) {
+    pub(super) fn plain(&mut self, value: impl std::fmt::Display) {
         // Writing into a Vec cannot fail.
         let _ = write!(self.buf, "|{value}");
     }
 
-    fn end(mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub(super) fn end(mut self, out: &mut dyn Write) -> io::Result<()> {
         self.buf.extend_from_slice(b"\r\n");
         out.write_all(&self.buf)
     }
@@ -148,8 +148,8 @@ const MAX_FIELDS: usize = 10;
 
 /// The `|`-separated fields of one line, as byte ranges. `|` (0x7C) is also a
 /// valid GBK trail byte, so it separates fields only at a character boundary.
-struct Fields<'l> {
-    line_no: u64,
+pub(super) struct Fields<'l> {
+    pub(super) line_no: u64,
     line: &'l [u8],
     bounds: [(usize, usize); MAX_FIELDS],
     /// How many fields the line has (may exceed `MAX_FIELDS`; only those are kept).
@@ -190,12 +190,12 @@ impl<'l> Fields<'l> {
         self.count += 1;
     }
 
-    fn get(&self, i: usize) -> &'l [u8] {
+    pub(super) fn get(&self, i: usize) -> &'l [u8] {
         let (s, e) = self.bounds[i];
         &self.line[s..e]
     }
 
-    fn expect(&self, kind: &str, count: usize) -> Result<(), FormatError> {
+    pub(super) fn expect(&self, kind: &str, count: usize) -> Result<(), FormatError> {
         if self.count == count {
             Ok(())
         } else {
@@ -203,17 +203,17 @@ impl<'l> Fields<'l> {
         }
     }
 
-    fn text(&self, i: usize, field: &str) -> Result<String, FormatError> {
+    pub(super) fn text(&self, i: usize, field: &str) -> Result<String, FormatError> {
         common::decode(self.line_no, field, self.get(i))
     }
 
     /// A text field where empty means "not given".
-    fn optional_text(&self, i: usize, field: &str) -> Result<Option<String>, FormatError> {
+    pub(super) fn optional_text(&self, i: usize, field: &str) -> Result<Option<String>, FormatError> {
         let s = self.text(i, field)?;
         Ok((!s.is_empty()).then_some(s))
     }
 
-    fn required_text(&self, i: usize, field: &str) -> Result<String, FormatError> {
+    pub(super) fn required_text(&self, i: usize, field: &str) -> Result<String, FormatError> {
         let s = self.text(i, field)?;
         if s.is_empty() {
             return Err(FormatError::line(self.line_no, format!("{field} is empty")));
@@ -221,11 +221,11 @@ impl<'l> Fields<'l> {
         Ok(s)
     }
 
-    fn number(&self, i: usize, field: &str) -> Result<u64, FormatError> {
+    pub(super) fn number(&self, i: usize, field: &str) -> Result<u64, FormatError> {
         common::number(self.line_no, field, self.get(i))
     }
 
-    fn seq(&self, i: usize) -> Result<u64, FormatError> {
+    pub(super) fn seq(&self, i: usize) -> Result<u64, FormatError> {
         match self.number(i, "seq")? {
             0 => Err(FormatError::line(self.line_no, "seq is 0; it counts from 1")),
             n => Ok(n),
@@ -246,7 +246,7 @@ impl<'l> Fields<'l> {
 
 /// Reads the lines of a TXT-A file: CRLF (a bare LF tolerated), every line
 /// including the last terminated; hands each header and detail to `on_record`.
-fn read_records(
+pub(super) fn read_records(
     input: &mut dyn BufRead,
     mut on_record: impl FnMut(&Fields<'_>, bool) -> Result<(), FormatError>,
 ) -> Result<(), FormatError> {
