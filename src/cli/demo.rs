@@ -173,9 +173,11 @@ async fn close_the_loop(
         crate::jobs::casework::order_retry(store, &p, g, m, "demo-caseworker").await?;
     }
     let next = period.next();
+    say(json, &format!("10. a caseworker orders {} failed items retried", failed.len()));
+    let cards = card_round(store, config, dir, json).await?;
     say(
         json,
-        &format!("10. a caseworker orders {} failed items retried; the {next} run pays them as arrears", failed.len()),
+        &format!("12. the {next} run pays the retried items and the held months of the new cardholders as arrears"),
     );
     let run_id = create::create_run(
         store,
@@ -198,8 +200,57 @@ async fn close_the_loop(
             next_summary.payments.count, next_summary.payments.amount
         );
     }
+    Ok(serde_json::json!({
+        "reconciled": reconciled,
+        "closed": closed,
+        "retried": failed.len(),
+        "cards": cards,
+        "next_run": next_summary,
+        "arrears_items": arrears,
+    }))
+}
+
+/// The card counter: the city's applications filed, sent to the issuing
+/// banks, made (a few refused) and handed over.
+async fn card_round(
+    store: &Store,
+    config: &Config,
+    dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
+    use crate::jobs::cards::{self, applications::ApplicationsImporter, exchange};
+    let file = dir.join("city").join(crate::gen::APPLICATIONS_FILE);
+    let filed =
+        import::import_file(store, &file, EncodingChoice::Auto, ApplicationsImporter::new(config, "demo-clerk"))
+            .await?;
+    let outbox = dir.join("cards-outbox");
+    let export = exchange::export(store, config, &outbox, "demo-clerk").await?;
+    say(
+        json,
+        &format!(
+            "11. the card counter files {} applications ({} refused, see {}), sends {} card-making files to the banks",
+            filed.accepted,
+            filed.rejected,
+            filed.rejects_file.as_deref().unwrap_or("-"),
+            export.batches.len()
+        ),
+    );
+    let opts = crate::sim::SimOptions { seed: 11, fail_rate: 0.02, ..Default::default() };
+    let (mut made, mut refused, mut handed) = (0, 0, 0);
+    for b in &export.batches {
+        for answer in crate::sim::simulate(&outbox.join(&b.file), &opts, &dir.join("cards-returns"))? {
+            let applied = exchange::import_return(store, std::path::Path::new(&answer.file), "bank").await?;
+            made += applied.made;
+            refused += applied.refused;
+        }
+        handed += cards::activate_batch(store, &b.batch_no, "demo-counter").await?.len();
+    }
+    say(
+        json,
+        &format!("    the banks make {made} cards and refuse {refused}; {handed} cards are handed over and active"),
+    );
     Ok(
-        serde_json::json!({ "reconciled": reconciled, "closed": closed, "retried": failed.len(), "next_run": next_summary, "arrears_items": arrears }),
+        serde_json::json!({ "applications": filed, "export": export, "made": made, "refused": refused, "activated": handed }),
     )
 }
 

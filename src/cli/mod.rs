@@ -15,6 +15,7 @@ use crate::jobs::import::{self, registry::RegistryImporter, roster::RosterImport
 use crate::store::Store;
 
 mod bank;
+mod cards;
 mod demo;
 mod returns;
 mod run;
@@ -86,8 +87,13 @@ pub enum Command {
         #[command(subcommand)]
         what: returns::ItemCommand,
     },
-    /// What a caseworker asks: the person, card and rosters.
+    /// What a caseworker asks: the person, card history, items and payments.
     Status { person_id: String },
+    /// Card issuance: applications, card-making files, hand-over, loss, replacement, cancellation.
+    Cards {
+        #[command(subcommand)]
+        what: cards::CardsCommand,
+    },
     /// Play a bank: answer request files.
     Bank {
         #[command(subcommand)]
@@ -251,6 +257,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&cli.db).await?;
             run::run(&store, &config, what, cli.json).await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Cards { what } => {
+            let store = Store::connect(&cli.db).await?;
+            cards::run(&store, &config, what, cli.json).await
         }
         Command::Bank { what } => bank::run(what, cli.json),
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,

@@ -2,6 +2,7 @@
 //! command line (and later the scheduler and the web desk) call these.
 
 pub mod batch;
+pub mod cards;
 pub mod casework;
 pub mod import;
 pub mod missed;

@@ -18,6 +18,8 @@ pub struct PersonStatus {
     pub phone: Option<String>,
     pub death_date: Option<String>,
     pub cards: Vec<CardView>,
+    /// Every transition of the person's cards, oldest first.
+    pub card_history: Vec<CardEventView>,
     pub roster_lines: Vec<RosterLineView>,
     pub items: Vec<ItemView>,
 }
@@ -36,7 +38,19 @@ pub struct ItemView {
 }
 
 #[derive(Debug, Serialize)]
+pub struct CardEventView {
+    pub at: String,
+    /// The card number, or the application id before the card is made.
+    pub card: String,
+    pub from: Option<String>,
+    pub to: String,
+    pub by: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
 pub struct CardView {
+    pub application_id: Option<String>,
     pub card_no: Option<String>,
     pub bank_code: String,
     pub account_no: Option<String>,
@@ -61,6 +75,7 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
     let pool = store.pool();
     let person = persons::get(pool, person_id.as_str()).await?;
     let cards = persons::cards_of(pool, person_id.as_str()).await?;
+    let history = crate::store::cards::history(pool, person_id.as_str()).await?;
     let lines = rosters::lines_of_person(pool, person_id.as_str()).await?;
     let items = runs::items_of_person(pool, person_id.as_str()).await?;
     Ok(PersonStatus {
@@ -75,12 +90,24 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
         cards: cards
             .into_iter()
             .map(|c| CardView {
+                application_id: c.application_id,
                 card_no: c.card_no,
                 bank_code: c.bank_code,
                 account_no: c.account_no.as_deref().map(mask_account),
                 state: c.state,
                 verification: c.verification,
                 since: c.updated_at,
+            })
+            .collect(),
+        card_history: history
+            .into_iter()
+            .map(|e| CardEventView {
+                at: e.at,
+                card: e.card_no.or(e.application_id).unwrap_or_else(|| format!("card #{}", e.card_id)),
+                from: e.from_state,
+                to: e.to_state,
+                by: e.actor,
+                note: e.note,
             })
             .collect(),
         roster_lines: lines
@@ -142,13 +169,27 @@ impl PersonStatus {
         }
         for c in &self.cards {
             out.push_str(&format!(
-                "  {:<10} bank {}  account {:<20} {:<10} {:<10} since {}\n",
-                dash(&c.card_no),
+                "  {:<20} bank {}  account {:<20} {:<13} {:<10} since {}\n",
+                c.card_no.clone().or_else(|| c.application_id.clone()).unwrap_or_else(|| "-".into()),
                 c.bank_code,
                 dash(&c.account_no),
                 c.state,
                 c.verification,
                 c.since
+            ));
+        }
+        if !self.card_history.is_empty() {
+            out.push_str("\nCard history\n");
+        }
+        for e in &self.card_history {
+            out.push_str(&format!(
+                "  {}  {:<20} {:>13} -> {:<13} by {}  {}\n",
+                e.at,
+                e.card,
+                e.from.as_deref().unwrap_or("(new)"),
+                e.to,
+                e.by,
+                e.note.as_deref().unwrap_or("")
             ));
         }
         out.push_str("\nItems and payments\n");

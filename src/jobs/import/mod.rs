@@ -136,7 +136,7 @@ pub async fn import_file<I: Importer>(
         program: program.as_deref(),
         period: period.as_deref(),
     };
-    source_files::finish(&mut tx, file_id, &counts).await?;
+    source_files::finish_kind(&mut tx, I::KIND, file_id, &counts).await?;
     if let Err(e) = tx.commit().await {
         rejects.discard();
         return Err(e.into());

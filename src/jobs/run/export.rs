@@ -211,7 +211,7 @@ async fn write_batch(store: &Store, layout: Layout, info: &BatchInfo, path: &Pat
 }
 
 /// Writes small content (digest, manifest) atomically, accepting an identical existing file.
-fn place(dir: &Path, name: &str, content: &[u8]) -> Result<(), RunError> {
+pub(crate) fn place(dir: &Path, name: &str, content: &[u8]) -> Result<(), RunError> {
     let path = dir.join(name);
     let tmp = tmp_path(&path);
     let mut f = File::create(&tmp).map_err(|e| export_err(&tmp, e))?;
