@@ -10,5 +10,6 @@ pub mod domain;
 pub mod formats;
 pub mod gen;
 pub mod jobs;
+pub mod scheduler;
 pub mod sim;
 pub mod store;

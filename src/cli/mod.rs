@@ -17,6 +17,7 @@ use crate::store::Store;
 mod bank;
 mod cards;
 mod demo;
+mod jobs;
 mod returns;
 mod run;
 
@@ -32,6 +33,9 @@ pub struct Cli {
     /// Machine-readable JSON on stdout instead of the human table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Log lines on stderr as text or as JSON objects (level from ONECARD_LOG, default warn).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -99,6 +103,20 @@ pub enum Command {
         #[command(subcommand)]
         what: bank::BankCommand,
     },
+    /// Fire the jobs of jobs/ on their cron schedules until SIGTERM or Ctrl-C.
+    Scheduler {
+        /// The folder of job definitions.
+        #[arg(long, default_value = "jobs")]
+        jobs: PathBuf,
+        /// This scheduler's name in the job history (default: host:pid).
+        #[arg(long)]
+        holder: Option<String>,
+    },
+    /// The scheduled jobs: list with next fire times, history, run one now.
+    Jobs {
+        #[command(subcommand)]
+        what: jobs::JobsCommand,
+    },
     /// The whole month end to end on the embedded database, in a fresh directory.
     Demo {
         #[arg(long, default_value_t = 20_000)]
@@ -109,6 +127,12 @@ pub enum Command {
         #[arg(long, default_value_t = 2026)]
         seed: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,7 +159,7 @@ pub fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -157,11 +181,19 @@ fn one_line(e: &anyhow::Error) -> String {
     e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ")
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ONECARD_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).try_init(),
+    };
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -263,6 +295,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cards::run(&store, &config, what, cli.json).await
         }
         Command::Bank { what } => bank::run(what, cli.json),
+        Command::Scheduler { jobs, holder } => {
+            jobs::daemon(&cli.db, cli.config.as_deref(), &config, &jobs, holder).await
+        }
+        Command::Jobs { what } => jobs::run(&cli.db, cli.config.as_deref(), &config, what, cli.json).await,
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }

@@ -11,6 +11,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub mod anomalies;
 pub mod cards;
 pub mod items;
+pub mod jobs;
 pub mod missed;
 pub mod persons;
 pub mod returns;
