@@ -248,3 +248,21 @@ async fn the_inbox_applies_a_slowly_written_file_once_complete_and_rejects_a_bad
         assert!(out.status.success());
     }
 }
+
+#[tokio::test]
+async fn an_invalid_job_file_stops_the_scheduler_naming_the_file_and_the_field() {
+    let db = TestDb::sqlite_only().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs");
+    write_job(&jobs, "good", "schedule = \"0 0 6 * * *\"\nkind = \"batch_close\"\n");
+    write_job(&jobs, "typo", "schedule = \"0 0 6 * * *\"\nkind = \"run_export\"\n[params]\noutbx = \"out\"\n");
+    let out = onecard(&db, dir.path(), &["scheduler", "--jobs", jobs.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("typo.toml") && err.contains("params.outbox"), "{err}");
+    // The shipped jobs are valid.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+    let list = json(&db, dir.path(), &["jobs", "list", "--jobs", shipped.to_str().unwrap()]);
+    assert_eq!(list.as_array().unwrap().len(), 6, "{list}");
+}
+
