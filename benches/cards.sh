@@ -55,6 +55,7 @@ mapfile -t FILES < <(python3 -c "import json; [print(b['file']) for b in json.lo
 mapfile -t BATCHES < <(python3 -c "import json; [print(b['batch_no']) for b in json.load(open('$WORK/cards-export.out'))['batches']]")
 for f in "${FILES[@]}"; do "$BIN" bank simulate "$WORK/out/$f" --out "$WORK/ret" --fail-rate 0.02 > /dev/null; done
 step cards-import "$ROWS" "$BIN" --db "$DB" cards import "$WORK"/ret/*.ret
-step cards-activate "$ROWS" "$BIN" --db "$DB" cards activate --batch "${BATCHES[0]}" --by bench
-echo "(activate timed for batch ${BATCHES[0]} only; ${#BATCHES[@]} batches in all)"
+MADE=$(grep -o '[0-9]* cards made' "$WORK/cards-import.out" | awk '{s += $1} END {print s}')
+step cards-activate "$MADE" bash -c 'for b in "${@:3}"; do "$1" --db "$2" cards activate --batch "$b" --by bench; done' \
+    _ "$BIN" "$DB" "${BATCHES[@]}"
 echo "work dir kept: $WORK (remove it when done)"
