@@ -20,17 +20,7 @@ BANK=${APPLY_ALL_OF_BANK:-403}
 echo "onecard card benchmark: $PERSONS persons, $(echo "$DB" | sed 's|://[^@]*@|://***@|'), work dir $WORK"
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-step() {
-    local name=$1 rows=$2
-    shift 2
-    /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || {
-        cat "$WORK/$name.err" >&2
-        exit 1
-    }
-    read -r secs kb < "$WORK/time"
-    awk -v n="$name" -v r="$rows" -v s="$secs" -v k="$kb" \
-        'BEGIN { printf "%-16s %8.2f s  %10d rows  %10.0f rows/s  %6.0f MiB peak\n", n, s, r, (s > 0 ? r / s : 0), k / 1024 }'
-}
+. benches/common.sh
 
 "$BIN" gen --persons "$PERSONS" --period 2026-11 --seed 1 --out "$WORK/city" > /dev/null
 "$BIN" --db "$DB" import registry "$WORK/city/cardholders.csv" > /dev/null

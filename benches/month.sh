@@ -18,18 +18,7 @@ PERIOD=2026-11
 echo "onecard month benchmark: $PERSONS persons, $(echo "$DB" | sed 's|://[^@]*@|://***@|'), work dir $WORK"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# step NAME ROWS COMMAND...: times one step and prints its figures.
-step() {
-    local name=$1 rows=$2
-    shift 2
-    /usr/bin/time -f "%e %M" -o "$WORK/time" "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" || {
-        cat "$WORK/$name.err" >&2
-        exit 1
-    }
-    read -r secs kb < "$WORK/time"
-    awk -v n="$name" -v r="$rows" -v s="$secs" -v k="$kb" \
-        'BEGIN { printf "%-16s %8.2f s  %12d rows  %10.0f rows/s  %6.0f MiB peak\n", n, s, r, (s > 0 ? r / s : 0), k / 1024 }'
-}
+. benches/common.sh
 
 step gen "$PERSONS" "$BIN" gen --persons "$PERSONS" --period $PERIOD --seed 1 --out "$WORK/city"
 step import-registry "$PERSONS" "$BIN" --db "$DB" import registry "$WORK/city/cardholders.csv"
