@@ -13,10 +13,12 @@
 //! sent; a table-driven codec of a few hundred lines that owns those bytes is
 //! easier to check against the spec than either.
 
+pub mod client;
 pub mod codec;
 pub mod fields;
 pub mod key;
 pub mod message;
+pub mod server;
 
 pub use key::SharedKey;
 pub use message::{Message, ResponseCode};

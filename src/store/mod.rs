@@ -12,6 +12,7 @@ pub mod anomalies;
 pub mod items;
 pub mod missed;
 pub mod persons;
+pub mod realtime;
 pub mod returns;
 pub mod rosters;
 pub mod run_report;
