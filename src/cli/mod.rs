@@ -16,6 +16,7 @@ use crate::store::Store;
 
 mod bank;
 mod demo;
+mod iso;
 mod returns;
 mod run;
 
@@ -92,6 +93,16 @@ pub enum Command {
     Bank {
         #[command(subcommand)]
         what: bank::BankCommand,
+    },
+    /// The real-time bank channel (ISO 8583): account verification, echo.
+    Iso {
+        #[command(subcommand)]
+        what: iso::IsoCommand,
+    },
+    /// Urgent relief paid at once over the real-time channel.
+    Relief {
+        #[command(subcommand)]
+        what: iso::ReliefCommand,
     },
     /// The whole month end to end on the embedded database, in a fresh directory.
     Demo {
@@ -252,7 +263,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run::run(&store, &config, what, cli.json).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bank { what: bank::BankCommand::ServeIso(args) } => iso::serve(&cli.db, args).await,
         Command::Bank { what } => bank::run(what, cli.json),
+        Command::Iso { what } => iso::run_iso(&cli.db, &config, what, cli.json).await,
+        Command::Relief { what } => iso::run_relief(&cli.db, &config, what, cli.json).await,
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }

@@ -20,6 +20,21 @@ pub struct PersonStatus {
     pub cards: Vec<CardView>,
     pub roster_lines: Vec<RosterLineView>,
     pub items: Vec<ItemView>,
+    /// Urgent credits over the real-time channel (iso8583.md).
+    pub realtime: Vec<RealtimeView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RealtimeView {
+    pub serial_no: String,
+    pub rrn: String,
+    pub bank_code: String,
+    pub account_no: String,
+    pub amount: String,
+    pub state: String,
+    pub response_code: Option<String>,
+    pub reversal_code: Option<String>,
+    pub at: String,
 }
 
 /// One benefit of one month and what happened to it.
@@ -63,6 +78,7 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
     let cards = persons::cards_of(pool, person_id.as_str()).await?;
     let lines = rosters::lines_of_person(pool, person_id.as_str()).await?;
     let items = runs::items_of_person(pool, person_id.as_str()).await?;
+    let credits = crate::store::realtime::credits_of_person(pool, person_id.as_str()).await?;
     Ok(PersonStatus {
         person_id: person_id.masked(),
         in_registry: person.is_some(),
@@ -112,6 +128,20 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
                 run_id: i.run_id,
                 serial_no: i.serial_no,
                 bank_code: i.bank_code,
+            })
+            .collect(),
+        realtime: credits
+            .into_iter()
+            .map(|c| RealtimeView {
+                serial_no: c.serial_no,
+                rrn: c.rrn,
+                bank_code: c.bank_code,
+                account_no: mask_account(&c.account_no),
+                amount: crate::domain::Money::from_fen(c.amount_fen).unwrap_or_default().to_string(),
+                state: c.state,
+                response_code: c.response_code,
+                reversal_code: c.reversal_code,
+                at: c.settled_at.unwrap_or(c.created_at),
             })
             .collect(),
     })
@@ -167,6 +197,22 @@ impl PersonStatus {
                     .map(|s| format!("{} serial {s} bank {}  ", dash(&i.run_id), dash(&i.bank_code)))
                     .unwrap_or_default(),
                 i.reason.clone().unwrap_or_default()
+            ));
+        }
+        if !self.realtime.is_empty() {
+            out.push_str("\nReal-time credits\n");
+        }
+        for c in &self.realtime {
+            out.push_str(&format!(
+                "  {}  serial {}  bank {}  account {}  {:>10}  {:<9} answer {}{}\n",
+                c.at,
+                c.serial_no,
+                c.bank_code,
+                c.account_no,
+                c.amount,
+                c.state,
+                c.response_code.as_deref().unwrap_or("none"),
+                c.reversal_code.as_ref().map(|r| format!("  reversal {r}")).unwrap_or_default()
             ));
         }
         out.push_str("\nRosters\n");
