@@ -12,7 +12,7 @@
 # A benchmark, not a test: run it on a quiet machine; figures go to stdout.
 set -euo pipefail
 PERSONS=${1:-100000}
-WINDOW=${3:-256}
+WINDOW=${3:-64}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/onecard"
@@ -55,7 +55,7 @@ export ONECARD_ISO_KEY_105=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'
 "$BIN" --db "$DB" bank serve-iso --listen "127.0.0.1:$PORT" --bank 105 > "$WORK/sim.out" 2> "$WORK/sim.err" &
 SIM=$!
 trap 'kill $SIM 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q listening "$WORK/sim.out" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -qs listening "$WORK/sim.out" && break; sleep 0.1; done
 cat "$WORK/sim.out"
 /usr/bin/time -f "%e %M" -o "$WORK/time" \
     "$BIN" --db "$DB" --config "$WORK/onecard.toml" --json iso verify --all --window "$WINDOW" > "$WORK/verify.json"

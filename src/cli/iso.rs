@@ -33,7 +33,7 @@ pub enum IsoCommand {
         #[arg(long = "bank")]
         banks: Vec<String>,
         /// Requests in flight per connection.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 64)]
         window: usize,
     },
     /// Send an echo (0800) to a bank and print the answer.
@@ -217,9 +217,11 @@ pub async fn serve(db: &str, args: ServeIsoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     println!("bank {} simulator listening on {addr} with {} accounts", args.bank, sim.accounts());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         r = server::serve(listener, sim.clone()) => r.context("accepting connections")?,
         _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
     let s = &sim.stats;
     let (credits, fen) = sim.standing();

@@ -115,25 +115,32 @@ pub async fn record_verifications(store: &Store, results: &[VerificationResult])
         }
         q.execute(tx.conn()).await?;
     }
-    for r in results.iter().filter(|r| r.result != "unknown") {
-        let reason = (r.result == "invalid").then_some(r.detail.as_str());
-        sqlx::query(
-            "UPDATE cards SET verification = $1, verification_reason = $2, updated_at = $3 \
-             WHERE id = $4 AND account_no = $5",
-        )
-        .bind(r.result)
-        .bind(reason)
-        .bind(&now)
-        .bind(r.card_id)
-        .bind(&r.account_no)
-        .execute(tx.conn())
-        .await?;
-        if r.result == "invalid" {
-            hold_pending(&mut tx, &r.person_id, &r.detail, &now).await?;
+    // The cards, one statement per chunk (a card whose account changed meanwhile is left alone).
+    let settled: Vec<&VerificationResult> = results.iter().filter(|r| r.result != "unknown").collect();
+    for chunk in settled.chunks(super::MAX_PARAMS / 4) {
+        let sql = format!(
+            "UPDATE cards SET verification = v.column3, verification_reason = v.column4, updated_at = {} \
+             FROM (VALUES {}) AS v WHERE cards.id = v.column1 AND cards.account_no = v.column2",
+            tx.param(1),
+            values_after(&tx, 1, chunk.len(), 4)
+        );
+        let mut q = sqlx::query(&sql).bind(&now);
+        for r in chunk {
+            let reason = (r.result == "invalid").then_some(r.detail.as_str());
+            q = q.bind(r.card_id).bind(&r.account_no).bind(r.result).bind(reason);
         }
+        q.execute(tx.conn()).await?;
+    }
+    for r in settled.iter().filter(|r| r.result == "invalid") {
+        hold_pending(&mut tx, &r.person_id, &r.detail, &now).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// `(…), (…)` placeholders for `rows` rows of `cols` columns bound after `before` other values.
+fn values_after(tx: &Tx, before: usize, rows: usize, cols: usize) -> String {
+    (0..rows).map(|r| format!("({})", tx.list_after(before + r * cols, cols))).collect::<Vec<_>>().join(", ")
 }
 
 async fn hold_pending(tx: &mut Tx, person_id: &str, detail: &str, now: &str) -> Result<(), StoreError> {
