@@ -52,6 +52,52 @@ pub struct BankConfig {
     pub payer_account: String,
     pub payer_name: String,
     pub agency_code: String,
+    /// The bank's real-time ISO 8583 channel (iso8583.md), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso8583: Option<IsoChannel>,
+}
+
+/// Where and how to reach a bank's ISO 8583 server. The shared key is not
+/// here: it comes from `ONECARD_ISO_KEY_<BANK>` or `ONECARD_ISO_KEY_FILE`.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsoChannel {
+    pub host: String,
+    pub port: u16,
+    /// Field 41: the card centre's terminal id at this bank (8 characters).
+    pub terminal_id: String,
+    /// A request not answered within this is unknown (default 10 s).
+    #[serde(default = "IsoChannel::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// An echo (0800) on an open connection this often (default 30 s).
+    #[serde(default = "IsoChannel::default_echo_interval_ms")]
+    pub echo_interval_ms: u64,
+    /// Reversals of an unanswered credit sent by one command before it gives up for now (default 8).
+    #[serde(default = "IsoChannel::default_reversal_attempts")]
+    pub reversal_attempts: u32,
+    /// Wait before the second reversal, doubled each time up to `reversal_backoff_max_ms` (default 1 s, 30 s).
+    #[serde(default = "IsoChannel::default_reversal_backoff_ms")]
+    pub reversal_backoff_ms: u64,
+    #[serde(default = "IsoChannel::default_reversal_backoff_max_ms")]
+    pub reversal_backoff_max_ms: u64,
+}
+
+impl IsoChannel {
+    fn default_timeout_ms() -> u64 {
+        10_000
+    }
+    fn default_echo_interval_ms() -> u64 {
+        30_000
+    }
+    fn default_reversal_attempts() -> u32 {
+        8
+    }
+    fn default_reversal_backoff_ms() -> u64 {
+        1_000
+    }
+    fn default_reversal_backoff_max_ms() -> u64 {
+        30_000
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -252,6 +298,23 @@ impl Config {
         let invalid = |message: String| ConfigError::Invalid { path: path.to_string(), message };
         let bank: BankConfig = toml::from_str(text).map_err(|e| invalid(e.message().to_string()))?;
         BankCode::parse(&bank.bank_code).map_err(|e| invalid(e.to_string()))?;
+        if let Some(iso) = &bank.iso8583 {
+            if iso.terminal_id.len() != 8 || !iso.terminal_id.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                return Err(invalid(format!(
+                    "iso8583.terminal_id '{}' must be 8 printable ASCII characters",
+                    iso.terminal_id
+                )));
+            }
+            if bank.agency_code.is_empty()
+                || bank.agency_code.len() > 11
+                || !bank.agency_code.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(invalid(format!(
+                    "agency_code '{}' must be 1 to 11 digits for iso8583 (field 32)",
+                    bank.agency_code
+                )));
+            }
+        }
         if self.banks.contains_key(&bank.bank_code) {
             return Err(invalid(format!("bank_code {} is configured twice", bank.bank_code)));
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod formats;
 pub mod gen;
+pub mod iso8583;
 pub mod jobs;
 pub mod scheduler;
 pub mod sim;

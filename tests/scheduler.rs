@@ -263,6 +263,5 @@ async fn an_invalid_job_file_stops_the_scheduler_naming_the_file_and_the_field()
     // The shipped jobs are valid.
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
     let list = json(&db, dir.path(), &["jobs", "list", "--jobs", shipped.to_str().unwrap()]);
-    assert_eq!(list.as_array().unwrap().len(), 6, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 8, "{list}");
 }
-

@@ -46,6 +46,9 @@ pub enum BankCommand {
         #[arg(long, value_enum, ignore_case = true)]
         layout: Option<LayoutArg>,
     },
+    /// The ISO 8583 bank simulator server (iso8583.md), for tests and demonstrations.
+    #[command(name = "serve-iso")]
+    ServeIso(super::iso::ServeIsoArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -86,7 +89,10 @@ pub fn run(what: BankCommand, json: bool) -> anyhow::Result<ExitCode> {
         reject_batch,
         pain002,
         layout,
-    } = what;
+    } = what
+    else {
+        anyhow::bail!("bank serve-iso runs asynchronously; the caller dispatches it");
+    };
     let opts = SimOptions {
         seed,
         fail_rate,

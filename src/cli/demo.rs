@@ -175,9 +175,10 @@ async fn close_the_loop(
     let next = period.next();
     say(json, &format!("10. a caseworker orders {} failed items retried", failed.len()));
     let cards = card_round(store, config, dir, json).await?;
+    let realtime = realtime_channel(store, config, dir, json).await?;
     say(
         json,
-        &format!("12. the {next} run pays the retried items and the held months of the new cardholders as arrears"),
+        &format!("14. the {next} run pays the retried items and the held months of the new cardholders as arrears"),
     );
     let run_id = create::create_run(
         store,
@@ -205,9 +206,80 @@ async fn close_the_loop(
         "closed": closed,
         "retried": failed.len(),
         "cards": cards,
+        "realtime": realtime,
         "next_run": next_summary,
         "arrears_items": arrears,
     }))
+}
+
+/// The real-time channel (iso8583.md): each bank's simulator on a loopback
+/// port with a fresh key (written to a key file in the demo directory, never
+/// into the repository); the new cards' accounts are verified before their
+/// first payment, and one urgent relief payment goes out at once.
+async fn realtime_channel(
+    store: &Store,
+    config: &Config,
+    dir: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<serde_json::Value> {
+    use crate::iso8583::{server, SharedKey};
+    let mut config = config.clone();
+    let mut keys = String::from("# the demo's ISO 8583 keys, one per bank; made afresh by each demo\n");
+    let mut servers = Vec::new();
+    for (code, bank) in config.banks.iter_mut() {
+        let Some(channel) = bank.iso8583.as_mut() else { continue };
+        let key: [u8; 32] = rand::random();
+        keys.push_str(&format!("{code} = {}\n", hex::encode(key)));
+        let sim = server::BankSim::new(SharedKey::from_bytes(key), server::accounts_from_store(store, code).await?);
+        let (addr, handle) = server::spawn("127.0.0.1:0", sim).await?;
+        channel.host = addr.ip().to_string();
+        channel.port = addr.port();
+        servers.push(handle);
+    }
+    let key_file = dir.join("iso-keys.txt");
+    std::fs::write(&key_file, keys)?;
+    std::fs::set_permissions(&key_file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    // The channel reads keys from the environment or this file; set before any request is made.
+    std::env::set_var("ONECARD_ISO_KEY_FILE", &key_file);
+    let opts = crate::jobs::verify::VerifyAllOptions { banks: Vec::new(), window: 64 };
+    let verified = crate::jobs::verify::verify_all(store, &config, &opts).await?;
+    say(
+        json,
+        &format!(
+            "12. the new accounts are verified over ISO 8583 before their first payment: {} checked, {} verified, {} invalid ({:.0} messages/s)",
+            verified.checked, verified.verified, verified.invalid, verified.messages_per_second
+        ),
+    );
+    let person: Option<String> = sqlx::query_scalar(
+        "SELECT person_id FROM cards WHERE state = 'active' AND verification = 'verified' AND batch_no IS NOT NULL \
+         ORDER BY id LIMIT 1",
+    )
+    .fetch_optional(store.pool())
+    .await?;
+    let mut relief = serde_json::Value::Null;
+    if let Some(p) = person {
+        let req = crate::jobs::relief::ReliefRequest {
+            person_id: crate::domain::PersonId::parse(&p)?,
+            amount: crate::domain::Money::parse("2000.00")?,
+            reason: "house fire: urgent relief".into(),
+            by: "demo-caseworker".into(),
+            month: crate::domain::Period::of(chrono::Local::now().date_naive()),
+        };
+        let report = crate::jobs::relief::pay(store, &config, &req).await?;
+        say(
+            json,
+            &format!(
+                "13. urgent relief of 2000.00 to {} after a fire, over 0200: {}",
+                report.person_id,
+                report.outcome.render()
+            ),
+        );
+        relief = serde_json::to_value(&report)?;
+    }
+    for s in servers {
+        s.abort();
+    }
+    Ok(serde_json::json!({ "verification": verified, "relief": relief }))
 }
 
 /// The card counter: the city's applications filed, sent to the issuing

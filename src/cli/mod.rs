@@ -17,6 +17,7 @@ use crate::store::Store;
 mod bank;
 mod cards;
 mod demo;
+mod iso;
 mod jobs;
 mod returns;
 mod run;
@@ -116,6 +117,16 @@ pub enum Command {
     Jobs {
         #[command(subcommand)]
         what: jobs::JobsCommand,
+    },
+    /// The real-time bank channel (ISO 8583): account verification, echo.
+    Iso {
+        #[command(subcommand)]
+        what: iso::IsoCommand,
+    },
+    /// Urgent relief paid at once over the real-time channel.
+    Relief {
+        #[command(subcommand)]
+        what: iso::ReliefCommand,
     },
     /// The whole month end to end on the embedded database, in a fresh directory.
     Demo {
@@ -294,11 +305,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::connect(&cli.db).await?;
             cards::run(&store, &config, what, cli.json).await
         }
-        Command::Bank { what } => bank::run(what, cli.json),
         Command::Scheduler { jobs, holder } => {
             jobs::daemon(&cli.db, cli.config.as_deref(), &config, &jobs, holder).await
         }
         Command::Jobs { what } => jobs::run(&cli.db, cli.config.as_deref(), &config, what, cli.json).await,
+        Command::Bank { what: bank::BankCommand::ServeIso(args) } => iso::serve(&cli.db, args).await,
+        Command::Bank { what } => bank::run(what, cli.json),
+        Command::Iso { what } => iso::run_iso(&cli.db, &config, what, cli.json).await,
+        Command::Relief { what } => iso::run_relief(&cli.db, &config, what, cli.json).await,
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }

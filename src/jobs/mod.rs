@@ -7,5 +7,7 @@ pub mod casework;
 pub mod import;
 pub mod missed;
 pub mod reconcile;
+pub mod relief;
 pub mod run;
 pub mod status;
+pub mod verify;

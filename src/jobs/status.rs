@@ -22,6 +22,21 @@ pub struct PersonStatus {
     pub card_history: Vec<CardEventView>,
     pub roster_lines: Vec<RosterLineView>,
     pub items: Vec<ItemView>,
+    /// Urgent credits over the real-time channel (iso8583.md).
+    pub realtime: Vec<RealtimeView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RealtimeView {
+    pub serial_no: String,
+    pub rrn: String,
+    pub bank_code: String,
+    pub account_no: String,
+    pub amount: String,
+    pub state: String,
+    pub response_code: Option<String>,
+    pub reversal_code: Option<String>,
+    pub at: String,
 }
 
 /// One benefit of one month and what happened to it.
@@ -78,6 +93,7 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
     let history = crate::store::cards::history(pool, person_id.as_str()).await?;
     let lines = rosters::lines_of_person(pool, person_id.as_str()).await?;
     let items = runs::items_of_person(pool, person_id.as_str()).await?;
+    let credits = crate::store::realtime::credits_of_person(pool, person_id.as_str()).await?;
     Ok(PersonStatus {
         person_id: person_id.masked(),
         in_registry: person.is_some(),
@@ -139,6 +155,20 @@ pub async fn person_status(store: &Store, person_id: &PersonId) -> Result<Person
                 run_id: i.run_id,
                 serial_no: i.serial_no,
                 bank_code: i.bank_code,
+            })
+            .collect(),
+        realtime: credits
+            .into_iter()
+            .map(|c| RealtimeView {
+                serial_no: c.serial_no,
+                rrn: c.rrn,
+                bank_code: c.bank_code,
+                account_no: mask_account(&c.account_no),
+                amount: crate::domain::Money::from_fen(c.amount_fen).unwrap_or_default().to_string(),
+                state: c.state,
+                response_code: c.response_code,
+                reversal_code: c.reversal_code,
+                at: c.settled_at.unwrap_or(c.created_at),
             })
             .collect(),
     })
@@ -208,6 +238,22 @@ impl PersonStatus {
                     .map(|s| format!("{} serial {s} bank {}  ", dash(&i.run_id), dash(&i.bank_code)))
                     .unwrap_or_default(),
                 i.reason.clone().unwrap_or_default()
+            ));
+        }
+        if !self.realtime.is_empty() {
+            out.push_str("\nReal-time credits\n");
+        }
+        for c in &self.realtime {
+            out.push_str(&format!(
+                "  {}  serial {}  bank {}  account {}  {:>10}  {:<9} answer {}{}\n",
+                c.at,
+                c.serial_no,
+                c.bank_code,
+                c.account_no,
+                c.amount,
+                c.state,
+                c.response_code.as_deref().unwrap_or("none"),
+                c.reversal_code.as_ref().map(|r| format!("  reversal {r}")).unwrap_or_default()
             ));
         }
         out.push_str("\nRosters\n");

@@ -14,6 +14,7 @@ pub mod items;
 pub mod jobs;
 pub mod missed;
 pub mod persons;
+pub mod realtime;
 pub mod returns;
 pub mod rosters;
 pub mod run_report;

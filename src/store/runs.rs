@@ -165,7 +165,7 @@ pub struct StoredItem {
     pub line_region: Option<String>,
     pub line_file: Option<i64>,
     pub line_no: Option<i64>,
-    /// The account of the item's latest payment (for a failed item: ready again once it changed).
+    /// The account of the item's latest payment or real-time credit (for a failed item: ready again once it changed).
     pub last_account: Option<String>,
 }
 
@@ -217,8 +217,10 @@ pub async fn load_page(tx: &mut Tx, persons: &[String], files: &[i64]) -> Result
             "SELECT i.id, i.person_id, i.program, i.benefit_month, i.amount_fen, i.state, \
              CAST(i.retry_ordered AS BIGINT) AS retry_ordered, i.roster_line_id, l.name AS line_name, \
              l.region_code AS line_region, l.source_file_id AS line_file, l.line_no, \
-             (SELECT p.account_no FROM payment_items pi JOIN payments p ON p.id = pi.payment_id \
-              WHERE pi.item_id = i.id ORDER BY p.id DESC LIMIT 1) AS last_account \
+             COALESCE((SELECT p.account_no FROM payment_items pi JOIN payments p ON p.id = pi.payment_id \
+              WHERE pi.item_id = i.id ORDER BY p.id DESC LIMIT 1), \
+              (SELECT c.account_no FROM realtime_credits c WHERE c.item_id = i.id ORDER BY c.id DESC LIMIT 1)) \
+              AS last_account \
              FROM items i LEFT JOIN roster_lines l ON l.id = i.roster_line_id WHERE i.person_id IN ({list}) \
              ORDER BY i.person_id, i.program, i.benefit_month"
         ),

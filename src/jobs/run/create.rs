@@ -482,3 +482,28 @@ impl PageWork {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_that_failed_verification_is_no_active_card() {
+        let config = Config::builtin().unwrap();
+        let card = runs::ActiveCard {
+            id: 7,
+            person_id: "11010519491231002X".into(),
+            bank_code: "105".into(),
+            account_no: Some("6217000440703000014".into()),
+            verification: "invalid".into(),
+        };
+        let Payee::None(why) = payee(Some(&card), Some("张伟"), &config) else {
+            panic!("an invalid account is paid")
+        };
+        assert!(why.contains("failed verification"), "{why}");
+        for state in ["verified", "unverified"] {
+            let card = runs::ActiveCard { verification: state.into(), ..card.clone() };
+            assert!(matches!(payee(Some(&card), Some("张伟"), &config), Payee::Card { card_id: 7, .. }), "{state}");
+        }
+    }
+}
