@@ -20,6 +20,7 @@ mod demo;
 mod jobs;
 mod returns;
 mod run;
+mod web;
 
 #[derive(Parser, Debug)]
 #[command(name = "onecard", version, about = "Social-security one-card (社会保障卡 一卡通) benefit payments")]
@@ -116,6 +117,18 @@ pub enum Command {
     Jobs {
         #[command(subcommand)]
         what: jobs::JobsCommand,
+    },
+    /// The caseworker desk: web pages and the JSON API.
+    Serve(web::ServeArgs),
+    /// Users of the desk: add, list, disable, passwd.
+    Users {
+        #[command(subcommand)]
+        what: web::UsersCommand,
+    },
+    /// The access log: verify its chain.
+    Audit {
+        #[command(subcommand)]
+        what: web::AuditCommand,
     },
     /// The whole month end to end on the embedded database, in a fresh directory.
     Demo {
@@ -299,6 +312,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             jobs::daemon(&cli.db, cli.config.as_deref(), &config, &jobs, holder).await
         }
         Command::Jobs { what } => jobs::run(&cli.db, cli.config.as_deref(), &config, what, cli.json).await,
+        Command::Serve(args) => web::serve(&cli.db, config, args).await,
+        Command::Users { what } => web::users_command(&cli.db, what, cli.json).await,
+        Command::Audit { what } => web::audit_command(&cli.db, what, cli.json).await,
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }

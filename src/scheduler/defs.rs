@@ -169,9 +169,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Job, String> {
         "batch_close" => JobKind::BatchClose,
         "missed" => JobKind::Missed,
         "command" => JobKind::Command { args: p.list("args")? },
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "kind: '{other}' is not one of run_create, run_export, inbox, cards_export, batch_close, missed, command"
-        )),
+        ))
+        }
     };
     p.finish()?;
     Ok(Job {
