@@ -303,3 +303,61 @@ async fn assert_refused(db: &TestDb, sql: &str) {
     let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
     assert!(sqlx::raw_sql(sql).execute(&mut conn).await.is_err(), "[{}] {sql} was allowed", db.engine);
 }
+
+/// Logs in through the page form: the login CSRF cookie and field, then the session cookie.
+fn page_login(server: &Server, user: &str, password: &str) -> (String, String) {
+    let form = request(&server.addr, "GET", "/login", &[], None);
+    let cookie = form.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    assert!(form.header("set-cookie").unwrap().contains("HttpOnly"));
+    let csrf = form.body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let body = format!("username={user}&password={password}&csrf={csrf}");
+    let h = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie.as_str())];
+    let a = request(&server.addr, "POST", "/login", &h, Some(&body));
+    assert_eq!(a.status, 303, "{}", a.body);
+    let session =
+        a.headers_named("set-cookie").into_iter().find(|c| c.starts_with("onecard_session=")).unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(session.contains(attr), "{session}");
+    }
+    let session = session.split(';').next().unwrap().to_string();
+    let page = request(&server.addr, "GET", "/anomalies", &[("Cookie", session.as_str())], None);
+    let csrf = page.body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    (session, csrf)
+}
+
+#[tokio::test]
+async fn every_page_form_needs_its_csrf_token() {
+    for db in databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = common::json(&db, dir.path(), &["users", "add", "sue", "--role", "supervisor", "--scope", "4407"]);
+        let pw = pw["password"].as_str().unwrap().to_string();
+        let server = Server::start(&db, dir.path(), &[]);
+        // No login CSRF: refused before the password is even looked at.
+        let h = [("Content-Type", "application/x-www-form-urlencoded")];
+        let a = request(&server.addr, "POST", "/login", &h, Some(&format!("username=sue&password={pw}&csrf=x")));
+        assert_eq!(a.status, 403);
+        // Pages without a session go to the login page.
+        assert_eq!(request(&server.addr, "GET", "/", &[], None).status, 303);
+
+        let (session, csrf) = page_login(&server, "sue", &pw);
+        let get = |path: &str| request(&server.addr, "GET", path, &[("Cookie", session.as_str())], None);
+        assert_eq!(get("/").status, 200);
+        assert!(get("/").body.contains("查询"));
+        assert_eq!(get("/runs").status, 200);
+        assert_eq!(get("/persons/11010519491231002X").status, 404);
+        assert_eq!(get("/audit").status, 403, "a supervisor is no auditor");
+        let h = [("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", session.as_str())];
+        let post = |path: &str, body: &str| request(&server.addr, "POST", path, &h, Some(body));
+        for (path, body) in
+            [("/anomalies/1/resolve", "action=retry&note=x"), ("/runs/R202611-01/approve", ""), ("/logout", "")]
+        {
+            assert_eq!(post(path, body).status, 403, "{path} without a CSRF token");
+            assert_eq!(post(path, &format!("{body}&csrf=wrong")).status, 403, "{path} with a wrong one");
+        }
+        // The session cookie is not an API token, nor the token a session.
+        assert_eq!(server.get("/api/v1/runs", session.trim_start_matches("onecard_session=")).status, 401);
+        // With the token, logout works and ends the session.
+        assert_eq!(post("/logout", &format!("csrf={csrf}")).status, 303);
+        assert_eq!(get("/").status, 303);
+    }
+}

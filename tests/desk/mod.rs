@@ -45,17 +45,41 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], b
     let body = body.unwrap_or("");
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes()).unwrap();
+    // Read the head, then exactly the body (a server may keep the connection open).
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("header end");
+    let mut buf = [0u8; 65536];
+    let split = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed before the response head");
+        raw.extend_from_slice(&buf[..n]);
+    };
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.lines();
     let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers: Vec<(String, String)> =
         lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
-    if headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked")) {
+    let find = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
+    if let Some(len) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        while body.len() < len {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed inside the body");
+            body.extend_from_slice(&buf[..n]);
+        }
+    } else if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        while !body.ends_with(b"0\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
         body = dechunk(&body);
+    } else {
+        s.read_to_end(&mut body).unwrap();
     }
     Answer { status, headers, body: String::from_utf8_lossy(&body).to_string() }
 }
@@ -244,10 +268,19 @@ pub async fn paid_city(db: &TestDb, dir: &Path, persons: u64) -> City {
         }
     }
     let (f, o) = pick.expect("a failed payment in a street with two communities");
+    let far = rows(
+        db,
+        &format!(
+            "SELECT region_code FROM persons WHERE region_code NOT LIKE '{}%' ORDER BY region_code LIMIT 1",
+            &f[2][..9]
+        ),
+    )
+    .await;
     let mut users = Vec::new();
     for (name, role, scope) in [
         ("cw-a", "caseworker", f[2].clone()),
         ("cw-b", "caseworker", o[2].clone()),
+        ("cw-far", "caseworker", far[0][0][..9].to_string()),
         ("sup", "supervisor", f[2][..6].to_string()),
         ("maker", "supervisor", f[2][..4].to_string()),
         ("aud", "auditor", f[2][..4].to_string()),
