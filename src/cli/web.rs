@@ -144,3 +144,27 @@ pub async fn audit_command(db: &str, what: AuditCommand, json: bool) -> anyhow::
         }
     }
 }
+
+/// The demo's desk: three users with generated passwords, scoped around the
+/// example person (admin: the city; supervisor: the district; caseworker:
+/// the person's community), and the command that serves the desk.
+pub async fn demo_desk(store: &Store, db_url: &str, example: Option<&str>) -> anyhow::Result<String> {
+    let Some(Ok(id)) = example.map(crate::domain::PersonId::parse) else { return Ok(String::new()) };
+    let person = id.as_str();
+    let Some(p) = crate::store::persons::get(store.pool(), person).await? else { return Ok(String::new()) };
+    let region = p.region_code;
+    let mut out = String::from("\nThe caseworker desk (web pages and JSON API):\n");
+    for (user, role, scope) in [
+        ("demo-admin", "admin", &region[..4]),
+        ("demo-supervisor", "supervisor", &region[..6]),
+        ("demo-caseworker", "caseworker", &region[..]),
+    ] {
+        let password = add_user(store, user, role, scope).await?;
+        out.push_str(&format!("  user {user:<16} password {password}  ({role}, scope {scope})\n"));
+    }
+    out.push_str(&format!(
+        "  run:  cargo run --release -- --db {db_url} serve --listen 127.0.0.1:8080\n  open: http://127.0.0.1:8080/ and log in as demo-caseworker; search {} (community {region})\n",
+        crate::domain::ids::mask_person_id(person)
+    ));
+    Ok(out)
+}
