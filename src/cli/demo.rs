@@ -100,9 +100,10 @@ pub async fn run(
         );
     } else {
         println!("Database: {db_url}");
-        if let Some(id) = example {
+        if let Some(id) = &example {
             println!("Ask about a person:  cargo run --release -- --db {db_url} status {id}");
         }
+        print!("{}", super::web::demo_desk(&store, &db_url, example.as_deref()).await?);
     }
     store.close().await;
     Ok(ExitCode::SUCCESS)

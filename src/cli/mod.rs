@@ -21,6 +21,7 @@ mod iso;
 mod jobs;
 mod returns;
 mod run;
+mod web;
 
 #[derive(Parser, Debug)]
 #[command(name = "onecard", version, about = "Social-security one-card (社会保障卡 一卡通) benefit payments")]
@@ -127,6 +128,18 @@ pub enum Command {
     Relief {
         #[command(subcommand)]
         what: iso::ReliefCommand,
+    },
+    /// The caseworker desk: web pages and the JSON API.
+    Serve(web::ServeArgs),
+    /// Users of the desk: add, list, disable, passwd.
+    Users {
+        #[command(subcommand)]
+        what: web::UsersCommand,
+    },
+    /// The access log: verify its chain.
+    Audit {
+        #[command(subcommand)]
+        what: web::AuditCommand,
     },
     /// The whole month end to end on the embedded database, in a fresh directory.
     Demo {
@@ -313,6 +326,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bank { what } => bank::run(what, cli.json),
         Command::Iso { what } => iso::run_iso(&cli.db, &config, what, cli.json).await,
         Command::Relief { what } => iso::run_relief(&cli.db, &config, what, cli.json).await,
+        Command::Serve(args) => web::serve(&cli.db, config, args).await,
+        Command::Users { what } => web::users_command(&cli.db, what, cli.json).await,
+        Command::Audit { what } => web::audit_command(&cli.db, what, cli.json).await,
         Command::Demo { persons, dir, seed } => demo::run(&config, persons, dir, seed, cli.json).await,
     }
 }

@@ -9,7 +9,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub mod anomalies;
+pub mod audit;
 pub mod cards;
+pub mod desk;
 pub mod items;
 pub mod jobs;
 pub mod missed;
@@ -20,6 +22,7 @@ pub mod rosters;
 pub mod run_report;
 pub mod runs;
 pub mod source_files;
+pub mod users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
