@@ -23,7 +23,7 @@ use crate::store::source_files::{self, NewSourceFile};
 use crate::store::{Store, StoreError, Tx};
 
 /// Details applied per database round.
-const CHUNK: usize = 2000;
+const CHUNK: usize = 5000;
 
 /// The findings a return can raise, each a key of the summary.
 const FINDINGS: [AnomalyCode; 6] = [
@@ -149,14 +149,7 @@ pub async fn reconcile_file(store: &Store, path: &Path) -> Result<ReconcileSumma
     let report_path = path.with_file_name(format!("{file_name}.report.csv"));
     let mut report =
         Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-    let mut ctx = Apply {
-        file_id,
-        batch_no: &batch_no,
-        layout,
-        tally: Tally::default(),
-        states: HashMap::new(),
-        was_unconfirmed: Vec::new(),
-    };
+    let mut ctx = Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), was_unconfirmed: Vec::new() };
     let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<ReturnDetail>>(4);
     let reader_path = path.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || stream_details(&reader_path, layout, chunks_tx));
@@ -238,30 +231,46 @@ struct Apply<'a> {
     batch_no: &'a str,
     layout: Layout,
     tally: Tally,
-    /// Payment states changed by this file (the database lags within a chunk).
-    states: HashMap<i64, &'static str>,
     /// Payments settled by this chunk that were unconfirmed before.
     was_unconfirmed: Vec<i64>,
 }
 
+/// What the judging of one chunk settles.
+#[derive(Default)]
+struct Settling {
+    /// Payment states changed by this chunk (the database lags until it is written).
+    states: HashMap<i64, &'static str>,
+    /// Payments settled paid.
+    paid: Vec<i64>,
+    /// Payments settled at all.
+    count: usize,
+    /// The failure codes seen with a reason other than `other`.
+    reasons: BTreeMap<String, BankReason>,
+}
+
 impl Apply<'_> {
+    /// Applies one chunk of details (in file order): each is matched and
+    /// judged here, stored as a return line, and the lines that settle a
+    /// payment settle it from the database in a few statements.
     async fn apply(
         &mut self,
         tx: &mut Tx,
         chunk: Vec<ReturnDetail>,
         report: &mut Report,
     ) -> Result<(), ReconcileError> {
-        let serials: Vec<&str> = chunk.iter().map(|d| d.serial_no.as_str()).collect();
-        let payments: HashMap<String, SentPayment> = returns::payments_by_serial(tx, self.batch_no, &serials)
-            .await?
-            .into_iter()
-            .map(|p| (p.serial_no.clone(), p))
-            .collect();
+        let (Some(first), Some(last)) = (chunk.first().map(|d| d.line_no), chunk.last().map(|d| d.line_no)) else {
+            return Ok(());
+        };
+        let payments = {
+            let serials: Vec<&str> = chunk.iter().map(|d| d.serial_no.as_str()).collect();
+            returns::payments_by_serial(tx, self.batch_no, &serials).await?
+        };
+        let by_serial: HashMap<&str, &SentPayment> = payments.iter().map(|p| (p.serial_no.as_str(), p)).collect();
         let mut lines = Vec::with_capacity(chunk.len());
-        let mut settlements = Vec::new();
+        let mut settling = Settling::default();
         let mut anomalies = Vec::new();
-        for d in &chunk {
-            let payment = payments.get(&d.serial_no);
+        for d in chunk {
+            let payment = by_serial.get(d.serial_no.as_str()).copied();
             let amount = d.amount.or_else(|| payment.and_then(|p| Money::from_fen(p.amount_fen))).unwrap_or_default();
             let (outcome_text, status_code) = match &d.outcome {
                 Outcome::Paid => ("paid", None),
@@ -276,9 +285,9 @@ impl Apply<'_> {
             };
             *slot = (slot.0 + 1, slot.1 + amount.fen());
             let reason = (d.outcome == Outcome::Failed).then(|| BankReason::from_code(self.layout, &d.reason.code));
-            let finding = self.judge(d, payment, reason, &mut settlements);
+            let finding = self.judge(&d, payment, reason, &mut settling);
             if let (Some(code), Some(p)) = (finding, payment) {
-                anomalies.push(self.anomaly(code, p, d, reason));
+                anomalies.push(self.anomaly(code, p, &d, reason));
             } else if let (Some(code), None) = (finding, payment) {
                 anomalies.push(NewAnomaly {
                     code: code.as_str(),
@@ -301,23 +310,35 @@ impl Apply<'_> {
                 *self.tally.anomalies.entry(code.as_str()).or_default() += 1;
             }
             report
-                .row(d, payment, amount, outcome_text, finding, reason)
+                .row(&d, payment, amount, outcome_text, finding, reason)
                 .map_err(|e| ReconcileError::Io(e.to_string()))?;
             lines.push(NewReturnLine {
                 line_no: d.line_no as i64,
-                serial_no: d.serial_no.clone(),
                 payment_id: payment.map(|p| p.id),
                 outcome: outcome_text,
                 status_code,
                 amount_fen: d.amount.map(Money::fen),
-                account_no: d.account_no.clone(),
-                reason_code: Some(d.reason.code.clone()).filter(|c| !c.is_empty()),
-                reason_text: Some(d.reason.text.clone()).filter(|t| !t.is_empty()),
-                bank_ref: Some(d.bank_ref.clone()).filter(|r| !r.is_empty()),
+                reason_code: Some(d.reason.code).filter(|c| !c.is_empty()),
+                reason_text: Some(d.reason.text).filter(|t| !t.is_empty()),
+                bank_ref: Some(d.bank_ref).filter(|r| !r.is_empty()),
+                serial_no: d.serial_no,
+                account_no: d.account_no,
                 finding: finding.map_or("applied", AnomalyCode::as_str),
             });
         }
-        self.settle(tx, settlements, &mut anomalies).await?;
+        returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
+        drop(lines);
+        if settling.count > 0 {
+            let reasons: Vec<(&str, &str)> = settling.reasons.iter().map(|(c, r)| (c.as_str(), r.as_str())).collect();
+            let range = (first as i64, last as i64);
+            returns::settle_lines(tx, self.file_id, range, &reasons, BankReason::Other.as_str()).await?;
+            anomalies.extend(returns::double_paid(tx, &settling.paid, self.batch_no, Some(self.file_id)).await?);
+            // Only a payment that was unconfirmed can have a missing_in_return to resolve.
+            if !self.was_unconfirmed.is_empty() {
+                let ids: Vec<i64> = std::mem::take(&mut self.was_unconfirmed);
+                crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
+            }
+        }
         // Regions are looked up only for the persons an anomaly names.
         let named: Vec<&str> =
             anomalies.iter().filter(|a| a.region_code.is_none()).filter_map(|a| a.person_id.as_deref()).collect();
@@ -325,7 +346,6 @@ impl Apply<'_> {
         for a in anomalies.iter_mut().filter(|a| a.region_code.is_none()) {
             a.region_code = a.person_id.as_ref().and_then(|p| regions.get(p).cloned());
         }
-        returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
         insert_anomalies(tx, &anomalies).await?;
         Ok(())
     }
@@ -336,7 +356,7 @@ impl Apply<'_> {
         d: &ReturnDetail,
         payment: Option<&SentPayment>,
         reason: Option<BankReason>,
-        settlements: &mut Vec<Settlement>,
+        settling: &mut Settling,
     ) -> Option<AnomalyCode> {
         let Some(p) = payment else { return Some(AnomalyCode::UnknownSerial) };
         if d.amount.is_some_and(|a| a.fen() != p.amount_fen) {
@@ -350,22 +370,20 @@ impl Apply<'_> {
             Outcome::Paid => true,
             Outcome::Failed => false,
         };
-        let state = self.states.get(&p.id).copied().unwrap_or(p.state.as_str());
+        let state = settling.states.get(&p.id).copied().unwrap_or(p.state.as_str());
         match (state, paid) {
             ("sent" | "unconfirmed", _) => {
                 if state == "unconfirmed" {
                     self.was_unconfirmed.push(p.id);
                 }
-                let new = if paid { "paid" } else { "failed" };
-                self.states.insert(p.id, new);
-                settlements.push(Settlement {
-                    payment_id: p.id,
-                    paid,
-                    reason: reason.map(|r| r.as_str().to_string()),
-                    reason_code: Some(d.reason.code.clone()).filter(|c| !c.is_empty()),
-                    reason_text: Some(d.reason.text.clone()).filter(|t| !t.is_empty()),
-                    bank_ref: Some(d.bank_ref.clone()).filter(|r| !r.is_empty()),
-                });
+                settling.states.insert(p.id, if paid { "paid" } else { "failed" });
+                settling.count += 1;
+                if paid {
+                    settling.paid.push(p.id);
+                }
+                if let Some(r) = reason.filter(|r| *r != BankReason::Other) {
+                    settling.reasons.entry(d.reason.code.clone()).or_insert(r);
+                }
                 (!paid).then_some(AnomalyCode::BankFailed)
             }
             ("paid", true) | ("failed", false) => Some(AnomalyCode::DuplicateInReturn),
@@ -415,8 +433,9 @@ impl Apply<'_> {
         }
     }
 
-    /// Writes the settlements; a payment reported paid whose items another
-    /// payment has also paid is an overpayment (`double_paid`).
+    /// Writes settlements one by one (a group rejection: no lines to drive
+    /// them); a payment reported paid whose items another payment has also
+    /// paid is an overpayment (`double_paid`).
     async fn settle(
         &mut self,
         tx: &mut Tx,
@@ -447,6 +466,7 @@ impl Apply<'_> {
         let open = returns::payments_in_state(tx, self.batch_no, "sent").await?;
         let mapped = BankReason::from_code(self.layout, &reason.code);
         let mut settlements = Vec::new();
+        let mut settling = Settling::default();
         let mut anomalies = Vec::new();
         for p in &open {
             let d = ReturnDetail {
@@ -460,7 +480,17 @@ impl Apply<'_> {
                 reason: reason.clone(),
                 bank_ref: String::new(),
             };
-            let finding = self.judge(&d, Some(p), Some(mapped), &mut settlements);
+            let finding = self.judge(&d, Some(p), Some(mapped), &mut settling);
+            if settling.states.contains_key(&p.id) {
+                settlements.push(Settlement {
+                    payment_id: p.id,
+                    paid: false,
+                    reason: Some(mapped.as_str().to_string()),
+                    reason_code: Some(reason.code.clone()).filter(|c| !c.is_empty()),
+                    reason_text: Some(reason.text.clone()).filter(|t| !t.is_empty()),
+                    bank_ref: None,
+                });
+            }
             let amount = Money::from_fen(p.amount_fen).unwrap_or_default();
             self.tally.failed = (self.tally.failed.0 + 1, self.tally.failed.1 + p.amount_fen);
             if let Some(code) = finding {
