@@ -96,85 +96,193 @@ impl Tally {
 
 /// Reconciles one file. A file that fails a whole-file check is reported
 /// with `applied: false` and its error; only database failures are `Err`.
+///
+/// The file is read once, on a thread of its own: details are applied as
+/// they are parsed, through the one transaction, and a file that turns out
+/// not to parse or not to add up is rolled back whole. The verdicts keep
+/// their order (parse and totals, then batch, then identical bytes), as if
+/// the file had been read through before anything else.
 #[tracing::instrument(skip(store), fields(file = %path.display()))]
 pub async fn reconcile_file(store: &Store, path: &Path) -> Result<ReconcileSummary, ReconcileError> {
     let shown = path.display().to_string();
-    let rejected = |sha: &str, batch: Option<String>, error: String| {
-        let mut s = Tally::default().summary(&shown, batch, sha);
-        s.error = Some(format!("{shown}: {error}"));
-        s
-    };
-    // 1. The whole file: digest, layout, parse and totals, batch.
     let (sha256, head) = match digest(path) {
         Ok(v) => v,
-        Err(e) => return Ok(rejected("", None, e)),
+        Err(e) => return Ok(rejected(&shown, "", None, e)),
     };
     let Some(layout) = bank::detect_layout(&head) else {
-        return Ok(rejected(&sha256, None, "line 1: not a return file of any known layout".into()));
+        return Ok(rejected(&shown, &sha256, None, "line 1: not a return file of any known layout".into()));
     };
-    let header = match check_whole(path, layout) {
-        Ok(h) => h,
-        Err(e) => return Ok(rejected(&sha256, None, e)),
-    };
-    let batch_no = header.batch_no.clone();
-    let batch = match returns::batch(store.pool(), &batch_no).await? {
-        Some(b) if matches!(b.state.as_str(), "exported" | "closed") => b,
-        _ => {
-            return Ok(rejected(
-                &sha256,
-                Some(batch_no.clone()),
-                format!("line 1: batch {batch_no} was never exported by this system"),
-            ))
+    let file = ReturnFile { path, shown: &shown, sha256: &sha256, layout };
+    match file.apply(store, None).await? {
+        Applied::Done(s) => Ok(*s),
+        // A pain.002 that names another batch after its transactions: read again for that one.
+        Applied::BatchWas(batch_no) => match file.apply(store, Some(&batch_no)).await? {
+            Applied::Done(s) => Ok(*s),
+            Applied::BatchWas(_) => Err(ReconcileError::Io(format!("{shown}: the file changed while it was read"))),
+        },
+    }
+}
+
+/// The summary of a file not applied.
+fn rejected(shown: &str, sha256: &str, batch: Option<String>, error: String) -> ReconcileSummary {
+    let mut s = Tally::default().summary(shown, batch, sha256);
+    s.error = Some(format!("{shown}: {error}"));
+    s
+}
+
+/// What one reading of a file came to.
+enum Applied {
+    Done(Box<ReconcileSummary>),
+    /// The file ended naming this batch, not the one it announced; nothing was applied.
+    BatchWas(String),
+}
+
+/// A return file whose digest and layout are known.
+struct ReturnFile<'a> {
+    path: &'a Path,
+    shown: &'a str,
+    sha256: &'a str,
+    layout: Layout,
+}
+
+impl ReturnFile<'_> {
+    /// Reads the file and applies it to the batch it announces (or to `batch_no`).
+    async fn apply(&self, store: &Store, batch_no: Option<&str>) -> Result<Applied, ReconcileError> {
+        let (shown, sha256, layout) = (self.shown, self.sha256, self.layout);
+        let mut reading = Reading::start(self.path, layout);
+        // The batch: announced before the first detail or, in a file without
+        // details, named by the header once the file is read.
+        let mut header = None;
+        let batch_no = match batch_no {
+            Some(b) => b.to_string(),
+            None => match reading.next().await {
+                Some(Parsed::Batch(b)) => b,
+                Some(Parsed::Details(_)) => {
+                    return Err(ReconcileError::Io(format!("{shown}: details before the batch number")));
+                }
+                None => match reading.finish().await? {
+                    Ok(h) => header.insert(h).batch_no.clone(),
+                    Err(e) => return Ok(Applied::Done(Box::new(rejected(shown, sha256, None, e)))),
+                },
+            },
+        };
+        // Before any verdict on a whole file the file is read to its end: a
+        // file that does not parse is reported as such, whatever else is wrong.
+        let ended = |ended: Result<bank::ReturnHeader, String>| match ended {
+            Err(parse) => Some(Applied::Done(Box::new(rejected(shown, sha256, None, parse)))),
+            Ok(h) if h.batch_no != batch_no => Some(Applied::BatchWas(h.batch_no)),
+            Ok(_) => None,
+        };
+        if let Some(e) = batch_refused(store, &batch_no, layout).await? {
+            let verdict = ended(reading.finish().await?);
+            return Ok(verdict.unwrap_or_else(|| Applied::Done(Box::new(rejected(shown, sha256, Some(batch_no), e)))));
         }
-    };
-    if batch.layout != layout.as_str() {
-        let e = format!("line 1: batch {batch_no} was sent as {}, this file is {}", batch.layout, layout.as_str());
-        return Ok(rejected(&sha256, Some(batch_no), e));
+
+        // Identical bytes applied before: nothing changes.
+        let mut tx = store.begin_write().await?;
+        if let Some(earlier) = source_files::find(&mut tx, "bank_return", sha256).await? {
+            drop(tx);
+            if let Some(verdict) = ended(reading.finish().await?) {
+                return Ok(verdict);
+            }
+            info!(imported_at = %earlier.imported_at, "identical return already applied");
+            let mut s = Tally::default().summary(shown, Some(batch_no), sha256);
+            s.already_applied = true;
+            s.lines = earlier.rows_total as u64;
+            return Ok(Applied::Done(Box::new(s)));
+        }
+        let file_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let new = NewSourceFile { kind: "bank_return", sha256, file_name: &file_name, encoding: layout.as_str() };
+        let file_id = source_files::insert(&mut tx, &new).await?;
+
+        // Apply, a chunk at a time as the file is read, through the one transaction.
+        let report_path = self.path.with_file_name(format!("{file_name}.report.csv"));
+        let mut report =
+            Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
+        let mut ctx =
+            Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), was_unconfirmed: Vec::new() };
+        while let Some(parsed) = reading.next().await {
+            if let Parsed::Details(chunk) = parsed {
+                ctx.apply(&mut tx, chunk, &mut report).await?;
+            }
+        }
+        let header = match header {
+            Some(h) => h,
+            None => {
+                let end = reading.finish().await?;
+                // Not a whole file, or not the batch it announced: nothing of
+                // it is applied (the transaction and the report go).
+                if let Some(verdict) = ended(end.clone()) {
+                    return Ok(verdict);
+                }
+                end.map_err(ReconcileError::Io)?
+            }
+        };
+        if let Some(reason) = &header.group_rejected {
+            ctx.reject_group(&mut tx, reason, &mut report).await?;
+        }
+        let counts = source_files::Counts {
+            total: ctx.tally.lines,
+            accepted: ctx.tally.lines,
+            rejected: 0,
+            program: None,
+            period: None,
+        };
+        source_files::finish(&mut tx, file_id, &counts).await?;
+        tx.commit().await?;
+        let report = report.finish().map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
+        let mut s = ctx.tally.summary(shown, Some(batch_no), sha256);
+        s.applied = true;
+        s.report = Some(report.display().to_string());
+        info!(lines = s.lines, "return applied");
+        Ok(Applied::Done(Box::new(s)))
+    }
+}
+
+/// Why a file for `batch_no` in `layout` is refused: a batch this system
+/// never exported, or one sent in another layout.
+async fn batch_refused(store: &Store, batch_no: &str, layout: Layout) -> Result<Option<String>, ReconcileError> {
+    Ok(match returns::batch(store.pool(), batch_no).await? {
+        Some(b) if matches!(b.state.as_str(), "exported" | "closed") => (b.layout != layout.as_str())
+            .then(|| format!("line 1: batch {batch_no} was sent as {}, this file is {}", b.layout, layout.as_str())),
+        _ => Some(format!("line 1: batch {batch_no} was never exported by this system")),
+    })
+}
+
+/// What the reading thread hands over: the batch number first, then details in chunks.
+enum Parsed {
+    Batch(String),
+    Details(Vec<ReturnDetail>),
+}
+
+/// A file being read on a blocking thread.
+struct Reading {
+    parsed: tokio::sync::mpsc::Receiver<Parsed>,
+    thread: Option<tokio::task::JoinHandle<Result<bank::ReturnHeader, String>>>,
+    /// What the thread came to, once it is joined.
+    ended: Option<Result<bank::ReturnHeader, String>>,
+}
+
+impl Reading {
+    fn start(path: &Path, layout: Layout) -> Reading {
+        let (out, parsed) = tokio::sync::mpsc::channel::<Parsed>(4);
+        let path = path.to_path_buf();
+        let thread = tokio::task::spawn_blocking(move || parse(&path, layout, out));
+        Reading { parsed, thread: Some(thread), ended: None }
     }
 
-    // 2. Identical bytes applied before: nothing changes.
-    let mut tx = store.begin_write().await?;
-    if let Some(earlier) = source_files::find(&mut tx, "bank_return", &sha256).await? {
-        info!(imported_at = %earlier.imported_at, "identical return already applied");
-        let mut s = Tally::default().summary(&shown, Some(batch_no), &sha256);
-        s.already_applied = true;
-        s.lines = earlier.rows_total as u64;
-        return Ok(s);
+    async fn next(&mut self) -> Option<Parsed> {
+        self.parsed.recv().await
     }
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let new = NewSourceFile { kind: "bank_return", sha256: &sha256, file_name: &file_name, encoding: layout.as_str() };
-    let file_id = source_files::insert(&mut tx, &new).await?;
 
-    // 3. Apply, streaming the file a chunk at a time through one transaction.
-    let report_path = path.with_file_name(format!("{file_name}.report.csv"));
-    let mut report =
-        Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-    let mut ctx = Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), was_unconfirmed: Vec::new() };
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<ReturnDetail>>(4);
-    let reader_path = path.to_path_buf();
-    let reader = tokio::task::spawn_blocking(move || stream_details(&reader_path, layout, chunks_tx));
-    while let Some(chunk) = chunks.recv().await {
-        ctx.apply(&mut tx, chunk, &mut report).await?;
+    /// Reads to the end: the header, or why the file is not a whole one.
+    async fn finish(&mut self) -> Result<Result<bank::ReturnHeader, String>, ReconcileError> {
+        while self.parsed.recv().await.is_some() {}
+        if let Some(thread) = self.thread.take() {
+            self.ended = Some(thread.await.map_err(|e| ReconcileError::Io(e.to_string()))?);
+        }
+        Ok(self.ended.clone().unwrap_or_else(|| Err("reconciliation stopped".into())))
     }
-    let header = reader.await.map_err(|e| ReconcileError::Io(e.to_string()))?.map_err(ReconcileError::Io)?;
-    if let Some(reason) = &header.group_rejected {
-        ctx.reject_group(&mut tx, reason, &mut report).await?;
-    }
-    let counts = source_files::Counts {
-        total: ctx.tally.lines,
-        accepted: ctx.tally.lines,
-        rejected: 0,
-        program: None,
-        period: None,
-    };
-    source_files::finish(&mut tx, file_id, &counts).await?;
-    tx.commit().await?;
-    let report = report.finish().map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-    let mut s = ctx.tally.summary(&shown, Some(batch_no), &sha256);
-    s.applied = true;
-    s.report = Some(report.display().to_string());
-    info!(lines = s.lines, "return applied");
-    Ok(s)
 }
 
 /// SHA-256 of the file and its first bytes.
@@ -196,31 +304,28 @@ fn digest(path: &Path) -> Result<(String, Vec<u8>), String> {
     Ok((hex::encode(hasher.finalize()), head))
 }
 
-/// Parses the whole file and checks its totals, applying nothing.
-fn check_whole(path: &Path, layout: Layout) -> Result<bank::ReturnHeader, String> {
+/// Parses the file (on a blocking thread), handing over the batch number
+/// and then the details in chunks; the header's totals are checked at the end.
+fn parse(path: &Path, layout: Layout, out: tokio::sync::mpsc::Sender<Parsed>) -> Result<bank::ReturnHeader, String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    bank::read_return(layout, &mut BufReader::with_capacity(1 << 20, f), &mut |_| Ok(())).map_err(|e| e.to_string())
-}
-
-/// Reads the file again (on a blocking thread), handing details over in chunks.
-fn stream_details(
-    path: &Path,
-    layout: Layout,
-    out: tokio::sync::mpsc::Sender<Vec<ReturnDetail>>,
-) -> Result<bank::ReturnHeader, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut chunk = Vec::with_capacity(CHUNK);
     let stopped = || FormatError::File("reconciliation stopped".into());
-    let header = bank::read_return(layout, &mut BufReader::with_capacity(1 << 20, f), &mut |d| {
-        chunk.push(d);
-        if chunk.len() >= CHUNK {
-            out.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).map_err(|_| stopped())?;
-        }
-        Ok(())
-    })
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let header = bank::read_return_announced(
+        layout,
+        &mut BufReader::with_capacity(1 << 20, f),
+        &mut |batch_no| out.blocking_send(Parsed::Batch(batch_no.to_string())).map_err(|_| stopped()),
+        &mut |d| {
+            chunk.push(d);
+            if chunk.len() >= CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                out.blocking_send(Parsed::Details(full)).map_err(|_| stopped())?;
+            }
+            Ok(())
+        },
+    )
     .map_err(|e| e.to_string())?;
     if !chunk.is_empty() {
-        out.blocking_send(chunk).map_err(|_| "reconciliation stopped".to_string())?;
+        out.blocking_send(Parsed::Details(chunk)).map_err(|_| "reconciliation stopped".to_string())?;
     }
     Ok(header)
 }
