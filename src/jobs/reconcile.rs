@@ -23,7 +23,7 @@ use crate::store::source_files::{self, NewSourceFile};
 use crate::store::{Store, StoreError, Tx};
 
 /// Details applied per database round.
-const CHUNK: usize = 2000;
+const CHUNK: usize = 5000;
 
 /// The findings a return can raise, each a key of the summary.
 const FINDINGS: [AnomalyCode; 6] = [
@@ -96,92 +96,193 @@ impl Tally {
 
 /// Reconciles one file. A file that fails a whole-file check is reported
 /// with `applied: false` and its error; only database failures are `Err`.
+///
+/// The file is read once, on a thread of its own: details are applied as
+/// they are parsed, through the one transaction, and a file that turns out
+/// not to parse or not to add up is rolled back whole. The verdicts keep
+/// their order (parse and totals, then batch, then identical bytes), as if
+/// the file had been read through before anything else.
 #[tracing::instrument(skip(store), fields(file = %path.display()))]
 pub async fn reconcile_file(store: &Store, path: &Path) -> Result<ReconcileSummary, ReconcileError> {
     let shown = path.display().to_string();
-    let rejected = |sha: &str, batch: Option<String>, error: String| {
-        let mut s = Tally::default().summary(&shown, batch, sha);
-        s.error = Some(format!("{shown}: {error}"));
-        s
-    };
-    // 1. The whole file: digest, layout, parse and totals, batch.
     let (sha256, head) = match digest(path) {
         Ok(v) => v,
-        Err(e) => return Ok(rejected("", None, e)),
+        Err(e) => return Ok(rejected(&shown, "", None, e)),
     };
     let Some(layout) = bank::detect_layout(&head) else {
-        return Ok(rejected(&sha256, None, "line 1: not a return file of any known layout".into()));
+        return Ok(rejected(&shown, &sha256, None, "line 1: not a return file of any known layout".into()));
     };
-    let header = match check_whole(path, layout) {
-        Ok(h) => h,
-        Err(e) => return Ok(rejected(&sha256, None, e)),
-    };
-    let batch_no = header.batch_no.clone();
-    let batch = match returns::batch(store.pool(), &batch_no).await? {
-        Some(b) if matches!(b.state.as_str(), "exported" | "closed") => b,
-        _ => {
-            return Ok(rejected(
-                &sha256,
-                Some(batch_no.clone()),
-                format!("line 1: batch {batch_no} was never exported by this system"),
-            ))
+    let file = ReturnFile { path, shown: &shown, sha256: &sha256, layout };
+    match file.apply(store, None).await? {
+        Applied::Done(s) => Ok(*s),
+        // A pain.002 that names another batch after its transactions: read again for that one.
+        Applied::BatchWas(batch_no) => match file.apply(store, Some(&batch_no)).await? {
+            Applied::Done(s) => Ok(*s),
+            Applied::BatchWas(_) => Err(ReconcileError::Io(format!("{shown}: the file changed while it was read"))),
+        },
+    }
+}
+
+/// The summary of a file not applied.
+fn rejected(shown: &str, sha256: &str, batch: Option<String>, error: String) -> ReconcileSummary {
+    let mut s = Tally::default().summary(shown, batch, sha256);
+    s.error = Some(format!("{shown}: {error}"));
+    s
+}
+
+/// What one reading of a file came to.
+enum Applied {
+    Done(Box<ReconcileSummary>),
+    /// The file ended naming this batch, not the one it announced; nothing was applied.
+    BatchWas(String),
+}
+
+/// A return file whose digest and layout are known.
+struct ReturnFile<'a> {
+    path: &'a Path,
+    shown: &'a str,
+    sha256: &'a str,
+    layout: Layout,
+}
+
+impl ReturnFile<'_> {
+    /// Reads the file and applies it to the batch it announces (or to `batch_no`).
+    async fn apply(&self, store: &Store, batch_no: Option<&str>) -> Result<Applied, ReconcileError> {
+        let (shown, sha256, layout) = (self.shown, self.sha256, self.layout);
+        let mut reading = Reading::start(self.path, layout);
+        // The batch: announced before the first detail or, in a file without
+        // details, named by the header once the file is read.
+        let mut header = None;
+        let batch_no = match batch_no {
+            Some(b) => b.to_string(),
+            None => match reading.next().await {
+                Some(Parsed::Batch(b)) => b,
+                Some(Parsed::Details(_)) => {
+                    return Err(ReconcileError::Io(format!("{shown}: details before the batch number")));
+                }
+                None => match reading.finish().await? {
+                    Ok(h) => header.insert(h).batch_no.clone(),
+                    Err(e) => return Ok(Applied::Done(Box::new(rejected(shown, sha256, None, e)))),
+                },
+            },
+        };
+        // Before any verdict on a whole file the file is read to its end: a
+        // file that does not parse is reported as such, whatever else is wrong.
+        let ended = |ended: Result<bank::ReturnHeader, String>| match ended {
+            Err(parse) => Some(Applied::Done(Box::new(rejected(shown, sha256, None, parse)))),
+            Ok(h) if h.batch_no != batch_no => Some(Applied::BatchWas(h.batch_no)),
+            Ok(_) => None,
+        };
+        if let Some(e) = batch_refused(store, &batch_no, layout).await? {
+            let verdict = ended(reading.finish().await?);
+            return Ok(verdict.unwrap_or_else(|| Applied::Done(Box::new(rejected(shown, sha256, Some(batch_no), e)))));
         }
-    };
-    if batch.layout != layout.as_str() {
-        let e = format!("line 1: batch {batch_no} was sent as {}, this file is {}", batch.layout, layout.as_str());
-        return Ok(rejected(&sha256, Some(batch_no), e));
+
+        // Identical bytes applied before: nothing changes.
+        let mut tx = store.begin_write().await?;
+        if let Some(earlier) = source_files::find(&mut tx, "bank_return", sha256).await? {
+            drop(tx);
+            if let Some(verdict) = ended(reading.finish().await?) {
+                return Ok(verdict);
+            }
+            info!(imported_at = %earlier.imported_at, "identical return already applied");
+            let mut s = Tally::default().summary(shown, Some(batch_no), sha256);
+            s.already_applied = true;
+            s.lines = earlier.rows_total as u64;
+            return Ok(Applied::Done(Box::new(s)));
+        }
+        let file_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let new = NewSourceFile { kind: "bank_return", sha256, file_name: &file_name, encoding: layout.as_str() };
+        let file_id = source_files::insert(&mut tx, &new).await?;
+
+        // Apply, a chunk at a time as the file is read, through the one transaction.
+        let report_path = self.path.with_file_name(format!("{file_name}.report.csv"));
+        let mut report =
+            Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
+        let mut ctx =
+            Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), was_unconfirmed: Vec::new() };
+        while let Some(parsed) = reading.next().await {
+            if let Parsed::Details(chunk) = parsed {
+                ctx.apply(&mut tx, chunk, &mut report).await?;
+            }
+        }
+        let header = match header {
+            Some(h) => h,
+            None => {
+                let end = reading.finish().await?;
+                // Not a whole file, or not the batch it announced: nothing of
+                // it is applied (the transaction and the report go).
+                if let Some(verdict) = ended(end.clone()) {
+                    return Ok(verdict);
+                }
+                end.map_err(ReconcileError::Io)?
+            }
+        };
+        if let Some(reason) = &header.group_rejected {
+            ctx.reject_group(&mut tx, reason, &mut report).await?;
+        }
+        let counts = source_files::Counts {
+            total: ctx.tally.lines,
+            accepted: ctx.tally.lines,
+            rejected: 0,
+            program: None,
+            period: None,
+        };
+        source_files::finish(&mut tx, file_id, &counts).await?;
+        tx.commit().await?;
+        let report = report.finish().map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
+        let mut s = ctx.tally.summary(shown, Some(batch_no), sha256);
+        s.applied = true;
+        s.report = Some(report.display().to_string());
+        info!(lines = s.lines, "return applied");
+        Ok(Applied::Done(Box::new(s)))
+    }
+}
+
+/// Why a file for `batch_no` in `layout` is refused: a batch this system
+/// never exported, or one sent in another layout.
+async fn batch_refused(store: &Store, batch_no: &str, layout: Layout) -> Result<Option<String>, ReconcileError> {
+    Ok(match returns::batch(store.pool(), batch_no).await? {
+        Some(b) if matches!(b.state.as_str(), "exported" | "closed") => (b.layout != layout.as_str())
+            .then(|| format!("line 1: batch {batch_no} was sent as {}, this file is {}", b.layout, layout.as_str())),
+        _ => Some(format!("line 1: batch {batch_no} was never exported by this system")),
+    })
+}
+
+/// What the reading thread hands over: the batch number first, then details in chunks.
+enum Parsed {
+    Batch(String),
+    Details(Vec<ReturnDetail>),
+}
+
+/// A file being read on a blocking thread.
+struct Reading {
+    parsed: tokio::sync::mpsc::Receiver<Parsed>,
+    thread: Option<tokio::task::JoinHandle<Result<bank::ReturnHeader, String>>>,
+    /// What the thread came to, once it is joined.
+    ended: Option<Result<bank::ReturnHeader, String>>,
+}
+
+impl Reading {
+    fn start(path: &Path, layout: Layout) -> Reading {
+        let (out, parsed) = tokio::sync::mpsc::channel::<Parsed>(4);
+        let path = path.to_path_buf();
+        let thread = tokio::task::spawn_blocking(move || parse(&path, layout, out));
+        Reading { parsed, thread: Some(thread), ended: None }
     }
 
-    // 2. Identical bytes applied before: nothing changes.
-    let mut tx = store.begin_write().await?;
-    if let Some(earlier) = source_files::find(&mut tx, "bank_return", &sha256).await? {
-        info!(imported_at = %earlier.imported_at, "identical return already applied");
-        let mut s = Tally::default().summary(&shown, Some(batch_no), &sha256);
-        s.already_applied = true;
-        s.lines = earlier.rows_total as u64;
-        return Ok(s);
+    async fn next(&mut self) -> Option<Parsed> {
+        self.parsed.recv().await
     }
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let new = NewSourceFile { kind: "bank_return", sha256: &sha256, file_name: &file_name, encoding: layout.as_str() };
-    let file_id = source_files::insert(&mut tx, &new).await?;
 
-    // 3. Apply, streaming the file a chunk at a time through one transaction.
-    let report_path = path.with_file_name(format!("{file_name}.report.csv"));
-    let mut report =
-        Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-    let mut ctx = Apply {
-        file_id,
-        batch_no: &batch_no,
-        layout,
-        tally: Tally::default(),
-        states: HashMap::new(),
-        was_unconfirmed: Vec::new(),
-    };
-    let (chunks_tx, mut chunks) = tokio::sync::mpsc::channel::<Vec<ReturnDetail>>(4);
-    let reader_path = path.to_path_buf();
-    let reader = tokio::task::spawn_blocking(move || stream_details(&reader_path, layout, chunks_tx));
-    while let Some(chunk) = chunks.recv().await {
-        ctx.apply(&mut tx, chunk, &mut report).await?;
+    /// Reads to the end: the header, or why the file is not a whole one.
+    async fn finish(&mut self) -> Result<Result<bank::ReturnHeader, String>, ReconcileError> {
+        while self.parsed.recv().await.is_some() {}
+        if let Some(thread) = self.thread.take() {
+            self.ended = Some(thread.await.map_err(|e| ReconcileError::Io(e.to_string()))?);
+        }
+        Ok(self.ended.clone().unwrap_or_else(|| Err("reconciliation stopped".into())))
     }
-    let header = reader.await.map_err(|e| ReconcileError::Io(e.to_string()))?.map_err(ReconcileError::Io)?;
-    if let Some(reason) = &header.group_rejected {
-        ctx.reject_group(&mut tx, reason, &mut report).await?;
-    }
-    let counts = source_files::Counts {
-        total: ctx.tally.lines,
-        accepted: ctx.tally.lines,
-        rejected: 0,
-        program: None,
-        period: None,
-    };
-    source_files::finish(&mut tx, file_id, &counts).await?;
-    tx.commit().await?;
-    let report = report.finish().map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-    let mut s = ctx.tally.summary(&shown, Some(batch_no), &sha256);
-    s.applied = true;
-    s.report = Some(report.display().to_string());
-    info!(lines = s.lines, "return applied");
-    Ok(s)
 }
 
 /// SHA-256 of the file and its first bytes.
@@ -203,31 +304,28 @@ fn digest(path: &Path) -> Result<(String, Vec<u8>), String> {
     Ok((hex::encode(hasher.finalize()), head))
 }
 
-/// Parses the whole file and checks its totals, applying nothing.
-fn check_whole(path: &Path, layout: Layout) -> Result<bank::ReturnHeader, String> {
+/// Parses the file (on a blocking thread), handing over the batch number
+/// and then the details in chunks; the header's totals are checked at the end.
+fn parse(path: &Path, layout: Layout, out: tokio::sync::mpsc::Sender<Parsed>) -> Result<bank::ReturnHeader, String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    bank::read_return(layout, &mut BufReader::with_capacity(1 << 20, f), &mut |_| Ok(())).map_err(|e| e.to_string())
-}
-
-/// Reads the file again (on a blocking thread), handing details over in chunks.
-fn stream_details(
-    path: &Path,
-    layout: Layout,
-    out: tokio::sync::mpsc::Sender<Vec<ReturnDetail>>,
-) -> Result<bank::ReturnHeader, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut chunk = Vec::with_capacity(CHUNK);
     let stopped = || FormatError::File("reconciliation stopped".into());
-    let header = bank::read_return(layout, &mut BufReader::with_capacity(1 << 20, f), &mut |d| {
-        chunk.push(d);
-        if chunk.len() >= CHUNK {
-            out.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).map_err(|_| stopped())?;
-        }
-        Ok(())
-    })
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let header = bank::read_return_announced(
+        layout,
+        &mut BufReader::with_capacity(1 << 20, f),
+        &mut |batch_no| out.blocking_send(Parsed::Batch(batch_no.to_string())).map_err(|_| stopped()),
+        &mut |d| {
+            chunk.push(d);
+            if chunk.len() >= CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                out.blocking_send(Parsed::Details(full)).map_err(|_| stopped())?;
+            }
+            Ok(())
+        },
+    )
     .map_err(|e| e.to_string())?;
     if !chunk.is_empty() {
-        out.blocking_send(chunk).map_err(|_| "reconciliation stopped".to_string())?;
+        out.blocking_send(Parsed::Details(chunk)).map_err(|_| "reconciliation stopped".to_string())?;
     }
     Ok(header)
 }
@@ -238,30 +336,46 @@ struct Apply<'a> {
     batch_no: &'a str,
     layout: Layout,
     tally: Tally,
-    /// Payment states changed by this file (the database lags within a chunk).
-    states: HashMap<i64, &'static str>,
     /// Payments settled by this chunk that were unconfirmed before.
     was_unconfirmed: Vec<i64>,
 }
 
+/// What the judging of one chunk settles.
+#[derive(Default)]
+struct Settling {
+    /// Payment states changed by this chunk (the database lags until it is written).
+    states: HashMap<i64, &'static str>,
+    /// Payments settled paid.
+    paid: Vec<i64>,
+    /// Payments settled at all.
+    count: usize,
+    /// The failure codes seen with a reason other than `other`.
+    reasons: BTreeMap<String, BankReason>,
+}
+
 impl Apply<'_> {
+    /// Applies one chunk of details (in file order): each is matched and
+    /// judged here, stored as a return line, and the lines that settle a
+    /// payment settle it from the database in a few statements.
     async fn apply(
         &mut self,
         tx: &mut Tx,
         chunk: Vec<ReturnDetail>,
         report: &mut Report,
     ) -> Result<(), ReconcileError> {
-        let serials: Vec<&str> = chunk.iter().map(|d| d.serial_no.as_str()).collect();
-        let payments: HashMap<String, SentPayment> = returns::payments_by_serial(tx, self.batch_no, &serials)
-            .await?
-            .into_iter()
-            .map(|p| (p.serial_no.clone(), p))
-            .collect();
+        let (Some(first), Some(last)) = (chunk.first().map(|d| d.line_no), chunk.last().map(|d| d.line_no)) else {
+            return Ok(());
+        };
+        let payments = {
+            let serials: Vec<&str> = chunk.iter().map(|d| d.serial_no.as_str()).collect();
+            returns::payments_by_serial(tx, self.batch_no, &serials).await?
+        };
+        let by_serial: HashMap<&str, &SentPayment> = payments.iter().map(|p| (p.serial_no.as_str(), p)).collect();
         let mut lines = Vec::with_capacity(chunk.len());
-        let mut settlements = Vec::new();
+        let mut settling = Settling::default();
         let mut anomalies = Vec::new();
-        for d in &chunk {
-            let payment = payments.get(&d.serial_no);
+        for d in chunk {
+            let payment = by_serial.get(d.serial_no.as_str()).copied();
             let amount = d.amount.or_else(|| payment.and_then(|p| Money::from_fen(p.amount_fen))).unwrap_or_default();
             let (outcome_text, status_code) = match &d.outcome {
                 Outcome::Paid => ("paid", None),
@@ -276,9 +390,9 @@ impl Apply<'_> {
             };
             *slot = (slot.0 + 1, slot.1 + amount.fen());
             let reason = (d.outcome == Outcome::Failed).then(|| BankReason::from_code(self.layout, &d.reason.code));
-            let finding = self.judge(d, payment, reason, &mut settlements);
+            let finding = self.judge(&d, payment, reason, &mut settling);
             if let (Some(code), Some(p)) = (finding, payment) {
-                anomalies.push(self.anomaly(code, p, d, reason));
+                anomalies.push(self.anomaly(code, p, &d, reason));
             } else if let (Some(code), None) = (finding, payment) {
                 anomalies.push(NewAnomaly {
                     code: code.as_str(),
@@ -301,23 +415,35 @@ impl Apply<'_> {
                 *self.tally.anomalies.entry(code.as_str()).or_default() += 1;
             }
             report
-                .row(d, payment, amount, outcome_text, finding, reason)
+                .row(&d, payment, amount, outcome_text, finding, reason)
                 .map_err(|e| ReconcileError::Io(e.to_string()))?;
             lines.push(NewReturnLine {
                 line_no: d.line_no as i64,
-                serial_no: d.serial_no.clone(),
                 payment_id: payment.map(|p| p.id),
                 outcome: outcome_text,
                 status_code,
                 amount_fen: d.amount.map(Money::fen),
-                account_no: d.account_no.clone(),
-                reason_code: Some(d.reason.code.clone()).filter(|c| !c.is_empty()),
-                reason_text: Some(d.reason.text.clone()).filter(|t| !t.is_empty()),
-                bank_ref: Some(d.bank_ref.clone()).filter(|r| !r.is_empty()),
+                reason_code: Some(d.reason.code).filter(|c| !c.is_empty()),
+                reason_text: Some(d.reason.text).filter(|t| !t.is_empty()),
+                bank_ref: Some(d.bank_ref).filter(|r| !r.is_empty()),
+                serial_no: d.serial_no,
+                account_no: d.account_no,
                 finding: finding.map_or("applied", AnomalyCode::as_str),
             });
         }
-        self.settle(tx, settlements, &mut anomalies).await?;
+        returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
+        drop(lines);
+        if settling.count > 0 {
+            let reasons: Vec<(&str, &str)> = settling.reasons.iter().map(|(c, r)| (c.as_str(), r.as_str())).collect();
+            let range = (first as i64, last as i64);
+            returns::settle_lines(tx, self.file_id, range, &reasons, BankReason::Other.as_str()).await?;
+            anomalies.extend(returns::double_paid(tx, &settling.paid, self.batch_no, Some(self.file_id)).await?);
+            // Only a payment that was unconfirmed can have a missing_in_return to resolve.
+            if !self.was_unconfirmed.is_empty() {
+                let ids: Vec<i64> = std::mem::take(&mut self.was_unconfirmed);
+                crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
+            }
+        }
         // Regions are looked up only for the persons an anomaly names.
         let named: Vec<&str> =
             anomalies.iter().filter(|a| a.region_code.is_none()).filter_map(|a| a.person_id.as_deref()).collect();
@@ -325,7 +451,6 @@ impl Apply<'_> {
         for a in anomalies.iter_mut().filter(|a| a.region_code.is_none()) {
             a.region_code = a.person_id.as_ref().and_then(|p| regions.get(p).cloned());
         }
-        returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
         insert_anomalies(tx, &anomalies).await?;
         Ok(())
     }
@@ -336,7 +461,7 @@ impl Apply<'_> {
         d: &ReturnDetail,
         payment: Option<&SentPayment>,
         reason: Option<BankReason>,
-        settlements: &mut Vec<Settlement>,
+        settling: &mut Settling,
     ) -> Option<AnomalyCode> {
         let Some(p) = payment else { return Some(AnomalyCode::UnknownSerial) };
         if d.amount.is_some_and(|a| a.fen() != p.amount_fen) {
@@ -350,22 +475,20 @@ impl Apply<'_> {
             Outcome::Paid => true,
             Outcome::Failed => false,
         };
-        let state = self.states.get(&p.id).copied().unwrap_or(p.state.as_str());
+        let state = settling.states.get(&p.id).copied().unwrap_or(p.state.as_str());
         match (state, paid) {
             ("sent" | "unconfirmed", _) => {
                 if state == "unconfirmed" {
                     self.was_unconfirmed.push(p.id);
                 }
-                let new = if paid { "paid" } else { "failed" };
-                self.states.insert(p.id, new);
-                settlements.push(Settlement {
-                    payment_id: p.id,
-                    paid,
-                    reason: reason.map(|r| r.as_str().to_string()),
-                    reason_code: Some(d.reason.code.clone()).filter(|c| !c.is_empty()),
-                    reason_text: Some(d.reason.text.clone()).filter(|t| !t.is_empty()),
-                    bank_ref: Some(d.bank_ref.clone()).filter(|r| !r.is_empty()),
-                });
+                settling.states.insert(p.id, if paid { "paid" } else { "failed" });
+                settling.count += 1;
+                if paid {
+                    settling.paid.push(p.id);
+                }
+                if let Some(r) = reason.filter(|r| *r != BankReason::Other) {
+                    settling.reasons.entry(d.reason.code.clone()).or_insert(r);
+                }
                 (!paid).then_some(AnomalyCode::BankFailed)
             }
             ("paid", true) | ("failed", false) => Some(AnomalyCode::DuplicateInReturn),
@@ -415,8 +538,9 @@ impl Apply<'_> {
         }
     }
 
-    /// Writes the settlements; a payment reported paid whose items another
-    /// payment has also paid is an overpayment (`double_paid`).
+    /// Writes settlements one by one (a group rejection: no lines to drive
+    /// them); a payment reported paid whose items another payment has also
+    /// paid is an overpayment (`double_paid`).
     async fn settle(
         &mut self,
         tx: &mut Tx,
@@ -447,6 +571,7 @@ impl Apply<'_> {
         let open = returns::payments_in_state(tx, self.batch_no, "sent").await?;
         let mapped = BankReason::from_code(self.layout, &reason.code);
         let mut settlements = Vec::new();
+        let mut settling = Settling::default();
         let mut anomalies = Vec::new();
         for p in &open {
             let d = ReturnDetail {
@@ -460,7 +585,17 @@ impl Apply<'_> {
                 reason: reason.clone(),
                 bank_ref: String::new(),
             };
-            let finding = self.judge(&d, Some(p), Some(mapped), &mut settlements);
+            let finding = self.judge(&d, Some(p), Some(mapped), &mut settling);
+            if settling.states.contains_key(&p.id) {
+                settlements.push(Settlement {
+                    payment_id: p.id,
+                    paid: false,
+                    reason: Some(mapped.as_str().to_string()),
+                    reason_code: Some(reason.code.clone()).filter(|c| !c.is_empty()),
+                    reason_text: Some(reason.text.clone()).filter(|t| !t.is_empty()),
+                    bank_ref: None,
+                });
+            }
             let amount = Money::from_fen(p.amount_fen).unwrap_or_default();
             self.tally.failed = (self.tally.failed.0 + 1, self.tally.failed.1 + p.amount_fen);
             if let Some(code) = finding {

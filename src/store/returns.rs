@@ -32,40 +32,38 @@ pub struct SentPayment {
     pub bank_code: String,
     pub amount_fen: i64,
     pub state: String,
+    /// Left out when matching a return file (a lookup per person); see [`regions`].
+    #[sqlx(default)]
     pub region_code: Option<String>,
 }
 
 const PAYMENT_COLUMNS: &str =
     "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, \
                                p.state, (SELECT region_code FROM persons WHERE person_id = p.person_id) AS region_code";
-/// The same without the region (a lookup per person): for matching a million return lines.
-const MATCH_COLUMNS: &str = "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, \
-                             p.state, NULL AS region_code";
+/// The same without the region: for matching a million return lines.
+const MATCH_COLUMNS: &str =
+    "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, p.state";
 
 /// The payments of `batch_no` with these serial numbers. Serial numbers are
 /// unique over all time, so they are looked up alone (their unique index)
 /// and a payment of another batch is left out, as never sent in this one.
 pub async fn payments_by_serial(tx: &mut Tx, batch_no: &str, serials: &[&str]) -> Result<Vec<SentPayment>, StoreError> {
-    let mut out = Vec::new();
-    for chunk in serials.chunks(MAX_PARAMS) {
+    let mut out = Vec::with_capacity(serials.len());
+    for chunk in serials.chunks(MAX_PARAMS - 1) {
+        // `|| ''` keeps SQLite on the serial index (without statistics it would
+        // rather walk the whole batch by its (batch_no, seq) index).
         let sql = format!(
-            "SELECT {MATCH_COLUMNS}, p.batch_no FROM payments p WHERE p.serial_no IN ({})",
-            tx.list(chunk.len())
+            "SELECT {MATCH_COLUMNS} FROM payments p WHERE p.serial_no IN ({}) AND p.batch_no || '' = {}",
+            tx.list(chunk.len()),
+            tx.param(chunk.len() + 1)
         );
-        let mut q = sqlx::query_as::<_, SerialRow>(&sql);
+        let mut q = sqlx::query_as::<_, SentPayment>(&sql);
         for s in chunk {
             q = q.bind(*s);
         }
-        out.extend(q.fetch_all(tx.conn()).await?.into_iter().filter(|r| r.batch_no == batch_no).map(|r| r.payment));
+        out.extend(q.bind(batch_no).fetch_all(tx.conn()).await?);
     }
     Ok(out)
-}
-
-#[derive(sqlx::FromRow)]
-struct SerialRow {
-    #[sqlx(flatten)]
-    payment: SentPayment,
-    batch_no: String,
 }
 
 /// The registry regions of these persons (for the few payments that raise an anomaly).
@@ -227,6 +225,70 @@ pub async fn settle(tx: &mut Tx, settlements: &[Settlement]) -> Result<(), Store
     Ok(())
 }
 
+/// Settles the payments that lines `first..=last` of a stored return file
+/// settle: a line found `applied` that says paid, or `bank_failed`. Those are
+/// at most one line per payment (a later line about a settled payment is a
+/// duplicate or a contradiction), so the file's own rows drive the updates and
+/// nothing is bound per payment. `reasons` maps the bank's failure codes to
+/// their reason; any other code of a failed line is `other_reason`. A failed
+/// payment releases its claims, so its items can be paid again.
+pub async fn settle_lines(
+    tx: &mut Tx,
+    file_id: i64,
+    (first, last): (i64, i64),
+    reasons: &[(&str, &str)],
+    other_reason: &str,
+) -> Result<(), StoreError> {
+    let now = now_text();
+    // The lines of this part of the file, after `n` parameters bound before them.
+    let lines = |tx: &Tx, n: usize| {
+        format!(
+            "r.source_file_id = {} AND r.line_no BETWEEN {} AND {}",
+            tx.param(n + 1),
+            tx.param(n + 2),
+            tx.param(n + 3)
+        )
+    };
+    let mut case = String::from("CASE r.reason_code");
+    for i in 0..reasons.len() {
+        case.push_str(&format!(" WHEN {} THEN {}", tx.param(2 * i + 1), tx.param(2 * i + 2)));
+    }
+    let n = 2 * reasons.len();
+    let sql = format!(
+        "UPDATE payments SET state = r.outcome, \
+         bank_reason = CASE WHEN r.outcome = 'failed' THEN {} END, \
+         bank_reason_code = r.reason_code, bank_reason_text = r.reason_text, bank_ref = r.bank_ref, settled_at = {} \
+         FROM return_lines r WHERE {} AND payments.id = r.payment_id \
+         AND r.finding IN ('applied', 'bank_failed') AND r.outcome IN ('paid', 'failed')",
+        if reasons.is_empty() { tx.param(n + 1) } else { format!("COALESCE({case} END, {})", tx.param(n + 1)) },
+        tx.param(n + 2),
+        lines(tx, n + 2),
+    );
+    let mut q = sqlx::query(&sql);
+    for (code, reason) in reasons {
+        q = q.bind(*code).bind(*reason);
+    }
+    q.bind(other_reason).bind(&now).bind(file_id).bind(first).bind(last).execute(tx.conn()).await?;
+    // Items first (their claims are still live), then a failure releases the claims.
+    for (state, finding) in [("paid", "applied"), ("failed", "bank_failed")] {
+        let sql = format!(
+            "UPDATE items SET state = '{state}', updated_at = {} WHERE id IN (SELECT pi.item_id FROM return_lines r \
+             CROSS JOIN payment_items pi WHERE {} AND r.finding = '{finding}' AND r.outcome = '{state}' \
+             AND pi.payment_id = r.payment_id AND pi.released = 0)",
+            tx.param(1),
+            lines(tx, 1)
+        );
+        sqlx::query(&sql).bind(&now).bind(file_id).bind(first).bind(last).execute(tx.conn()).await?;
+    }
+    let sql = format!(
+        "UPDATE payment_items SET released = 1 WHERE payment_id IN (SELECT r.payment_id FROM return_lines r \
+         WHERE {} AND r.finding = 'bank_failed')",
+        lines(tx, 0)
+    );
+    sqlx::query(&sql).bind(file_id).bind(first).bind(last).execute(tx.conn()).await?;
+    Ok(())
+}
+
 /// `double_paid` for every item of these (just paid) payments that another
 /// payment has also paid: an overpayment to recover.
 pub async fn double_paid(
@@ -268,11 +330,11 @@ async fn paid_elsewhere(
             continue;
         }
         let sql = format!(
+            // In this order (CROSS JOIN keeps it on SQLite): an item is read only when another payment paid it.
             "SELECT i.id, i.person_id, i.program, i.benefit_month, other.payment_id FROM payment_items mine \
-             JOIN items i ON i.id = mine.item_id \
-             JOIN payment_items other ON other.item_id = mine.item_id AND other.payment_id <> mine.payment_id \
-             JOIN payments op ON op.id = other.payment_id AND op.state = 'paid' \
-             WHERE mine.payment_id IN ({})",
+             CROSS JOIN payment_items other CROSS JOIN payments op CROSS JOIN items i \
+             WHERE mine.payment_id IN ({}) AND other.item_id = mine.item_id AND other.payment_id <> mine.payment_id \
+             AND op.id = other.payment_id AND op.state = 'paid' AND i.id = mine.item_id",
             tx.list(chunk.len())
         );
         let mut q = sqlx::query_as::<_, (i64, String, String, String, i64)>(&sql);

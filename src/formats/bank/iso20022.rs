@@ -25,7 +25,7 @@ mod write;
 #[path = "iso20022_xml.rs"]
 mod xml;
 
-pub use read::read_return;
+pub use read::{read_return, read_return_announced};
 pub use request::read_request;
 pub use write::{Pain001Writer, Pain002Writer};
 

@@ -14,11 +14,22 @@ pub fn read_return(
     input: &mut dyn BufRead,
     visit: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>,
 ) -> Result<ReturnHeader, FormatError> {
+    read_return_announced(input, &mut |_| Ok(()), visit)
+}
+
+/// [`read_return`], handing `batch` the batch number (`OrgnlMsgId`) when
+/// the first transaction opens (it must come before); a report without
+/// transactions announces nothing.
+pub fn read_return_announced(
+    input: &mut dyn BufRead,
+    batch: &mut dyn FnMut(&str) -> Result<(), FormatError>,
+    visit: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>,
+) -> Result<ReturnHeader, FormatError> {
     let mut cursor = XmlCursor::new(input);
     let mut report = Report::default();
     while let Some(node) = cursor.next()? {
         match node {
-            Node::Open { line } => report.open(&cursor, line)?,
+            Node::Open { line } => report.open(&cursor, line, batch)?,
             Node::Close { line } => report.close(&cursor, line, visit)?,
         }
     }
@@ -116,6 +127,8 @@ struct Report {
     payment_status: Option<String>,
     payment_reason: StatusReason,
     entry: Option<Entry>,
+    /// The batch number was handed on (at the first transaction).
+    announced: bool,
 }
 
 fn add(sum: &mut Money, amount: Money, line: u64) -> Result<(), FormatError> {
@@ -124,7 +137,12 @@ fn add(sum: &mut Money, amount: Money, line: u64) -> Result<(), FormatError> {
 }
 
 impl Report {
-    fn open(&mut self, cursor: &XmlCursor, line: u64) -> Result<(), FormatError> {
+    fn open(
+        &mut self,
+        cursor: &XmlCursor,
+        line: u64,
+        batch: &mut dyn FnMut(&str) -> Result<(), FormatError>,
+    ) -> Result<(), FormatError> {
         use Tag::*;
         match cursor.path() {
             [Document] => match cursor.namespace() {
@@ -140,8 +158,12 @@ impl Report {
             [Document, CstmrPmtStsRpt, OrgnlGrpInfAndSts, StsRsnInf] => self.group_reason.seen += 1,
             [Document, CstmrPmtStsRpt, OrgnlPmtInfAndSts, StsRsnInf] => self.payment_reason.seen += 1,
             [Document, CstmrPmtStsRpt, OrgnlPmtInfAndSts, TxInfAndSts] => {
-                if self.batch_no.is_none() {
+                let Some(batch_no) = &self.batch_no else {
                     return Err(FormatError::line(line, "TxInfAndSts before OrgnlGrpInfAndSts/OrgnlMsgId"));
+                };
+                if !self.announced {
+                    self.announced = true;
+                    batch(batch_no)?;
                 }
                 self.entry = Some(Entry { line, ..Entry::default() });
             }

@@ -348,3 +348,34 @@ fn reads_a_million_entry_return_in_seconds() {
     assert_eq!((read.total_count, read.fail_count), (n, n / 10));
     assert_eq!(read.ok_amount, money(78000 * (n - n / 10) as i64));
 }
+
+/// Everything a reading hands over, in order: `batch …` and each serial.
+fn announced(xml: &str) -> (Vec<String>, ReturnHeader) {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let header = read_return_announced(
+        Layout::Iso20022,
+        &mut xml.as_bytes(),
+        &mut |b| {
+            seen.borrow_mut().push(format!("batch {b}"));
+            Ok(())
+        },
+        &mut |d| {
+            seen.borrow_mut().push(d.serial_no);
+            Ok(())
+        },
+    )
+    .expect("accepted");
+    (seen.into_inner(), header)
+}
+
+#[test]
+fn the_batch_is_announced_at_the_first_transaction_and_only_then() {
+    let (seen, header) = announced(PREFIXED_V03);
+    assert_eq!(seen[0], format!("batch {}", header.batch_no));
+    assert!(seen.len() > 1 && seen[1..].iter().all(|s| !s.starts_with("batch ")), "{seen:?}");
+    // No transactions: nothing to announce; the header names the batch.
+    let rejected = "<GrpSts>RJCT</GrpSts><StsRsnInf><Rsn><Cd>AM04</Cd></Rsn></StsRsnInf>";
+    let (seen, header) = announced(&v12_report("", rejected));
+    assert!(seen.is_empty(), "{seen:?}");
+    assert_eq!(header.batch_no, "B202405002");
+}

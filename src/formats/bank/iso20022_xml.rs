@@ -22,11 +22,12 @@ macro_rules! tags {
         }
 
         impl Tag {
+            /// One `match` (a decision on length and bytes), not a comparison per name.
             fn from_local(name: &[u8]) -> Tag {
-                $(if name == stringify!($name).as_bytes() {
-                    return Tag::$name;
-                })*
-                Tag::Other
+                match std::str::from_utf8(name) {
+                    $(Ok(stringify!($name)) => Tag::$name,)*
+                    _ => Tag::Other,
+                }
             }
         }
     };

@@ -222,10 +222,25 @@ pub fn read_return(
     input: &mut dyn BufRead,
     visit: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>,
 ) -> Result<ReturnHeader, FormatError> {
+    read_return_announced(layout, input, &mut |_| Ok(()), visit)
+}
+
+/// [`read_return`] that also hands `batch` the batch number the file names
+/// before the first detail (TXT-A and FIX-B: the header on line 1; ISO
+/// 20022: `OrgnlMsgId`, which must come before the first transaction; a
+/// pain.002 without transactions announces nothing). The returned header's
+/// `batch_no` is the authority: a pain.002 with a second `OrgnlMsgId` after
+/// its transactions ends with that one.
+pub fn read_return_announced(
+    layout: Layout,
+    input: &mut dyn BufRead,
+    batch: &mut dyn FnMut(&str) -> Result<(), FormatError>,
+    visit: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>,
+) -> Result<ReturnHeader, FormatError> {
     match layout {
-        Layout::TxtA => txt_a::read_return(input, visit),
-        Layout::FixB => fix_b::read_return(input, visit),
-        Layout::Iso20022 => iso20022::read_return(input, visit),
+        Layout::TxtA => txt_a::read_return_announced(input, batch, visit),
+        Layout::FixB => fix_b::read_return_announced(input, batch, visit),
+        Layout::Iso20022 => iso20022::read_return_announced(input, batch, visit),
     }
 }
 

@@ -281,11 +281,22 @@ pub fn read_return(
     input: &mut dyn BufRead,
     visit: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>,
 ) -> Result<ReturnHeader, FormatError> {
+    read_return_announced(input, &mut |_| Ok(()), visit)
+}
+
+/// [`read_return`], handing `batch` the batch number before any detail.
+pub fn read_return_announced(
+    input: &mut dyn BufRead,
+    batch: &mut dyn FnMut(&str) -> Result<(), FormatError>,
+    visit: &mut dyn FnMut(ReturnDetail) -> Result<(), FormatError>,
+) -> Result<ReturnHeader, FormatError> {
     let mut header: Option<ReturnHeader> = None;
     let mut tally = ReturnTally::default();
     read_records(input, |f, is_header| {
         if is_header {
-            header = Some(return_header(f)?);
+            let h = return_header(f)?;
+            batch(&h.batch_no)?;
+            header = Some(h);
             return Ok(());
         }
         let detail = return_detail(f)?;

@@ -359,3 +359,27 @@ proptest! {
         prop_assert_eq!(read_details, details);
     }
 }
+
+#[test]
+fn the_batch_is_announced_before_the_first_detail() {
+    let details = [
+        ret_detail(2, "S0001", 78_000, Outcome::Paid, "0000", "成功"),
+        ret_detail(3, "S0002", 78_050, Outcome::Failed, "1001", "账号不存在"),
+    ];
+    let file = write_return(&ret_header(), &details).unwrap();
+    let seen = std::cell::RefCell::new(Vec::new());
+    let header = read_return_announced(
+        &mut &file[..],
+        &mut |b| {
+            seen.borrow_mut().push(format!("batch {b}"));
+            Ok(())
+        },
+        &mut |d| {
+            seen.borrow_mut().push(d.serial_no);
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(seen.into_inner(), ["batch B20240501001", "S0001", "S0002"]);
+    assert_eq!(header.batch_no, "B20240501001");
+}
