@@ -8,12 +8,21 @@
 # to get million-line batches this script adds, in SQL, one approved run per
 # layout whose batch pays every person with an active card once (an item and
 # a payment each), exports them with `run export`, lets `bank simulate`
-# answer (2% failed, 0.5% repeated), and times `reconcile` alone.
+# answer (2% failed, 0.5% repeated), and times `reconcile` alone: seconds,
+# CPU seconds (user + system: on a shared machine the steadier figure) and
+# peak memory.
+#
+# Reconciling applies the returns: a second run on the same WORK_DIR finds
+# them already applied. To measure again, keep a copy of onecard.db from
+# before the first reconcile (after the setup and export) and put it back.
+# The binary is built into CARGO_TARGET_DIR when that is set.
 set -euo pipefail
 WORK=${1:?usage: benches/reconcile.sh WORK_DIR (from benches/month.sh)}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-BIN="$PWD/target/release/onecard"
+TARGET=${CARGO_TARGET_DIR:-target}
+case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
+BIN="$TARGET/release/onecard"
 DBFILE="$WORK/onecard.db"
 DB="sqlite://$DBFILE"
 echo "onecard reconcile benchmark on $DBFILE; machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -66,9 +75,9 @@ for REQ in "$WORK"/bench-outbox/102_TXTA_*.txt "$WORK"/bench-outbox/103_FIXB_*.d
     "$BIN" bank simulate "$REQ" --out "$WORK/bench-returns-$(basename "$REQ")" --seed 5 --fail-rate 0.02 --duplicate-rate 0.005 > /dev/null
     RET=$(ls "$WORK/bench-returns-$(basename "$REQ")"/* | grep -v report)
     LINES=$(case "$RET" in *.xml) grep -c "<TxInfAndSts>" "$RET" ;; *) echo $(( $(wc -l < "$RET") - 1 )) ;; esac)
-    /usr/bin/time -f "%e %M" -o "$WORK/time" "$BIN" --db "$DB" reconcile "$RET" > "$WORK/reconcile.out"
-    read -r secs kb < "$WORK/time"
-    awk -v f="$(basename "$RET")" -v l="$LINES" -v s="$secs" -v k="$kb" \
-        'BEGIN { printf "reconcile %-42s %8d lines %7.2f s %9.0f lines/s %6.0f MiB peak\n", f, l, s, l / s, k / 1024 }'
+    /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" "$BIN" --db "$DB" reconcile "$RET" > "$WORK/reconcile.out"
+    read -r secs user sys kb < "$WORK/time"
+    awk -v f="$(basename "$RET")" -v l="$LINES" -v s="$secs" -v u="$user" -v y="$sys" -v k="$kb" \
+        'BEGIN { printf "reconcile %-42s %8d lines %7.2f s (%6.2f s cpu) %9.0f lines/s %6.0f MiB peak\n", f, l, s, u + y, l / s, k / 1024 }'
     sed 's/^/    /' "$WORK/reconcile.out"
 done
