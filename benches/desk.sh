@@ -6,6 +6,7 @@
 #
 #   benches/desk.sh [PERSONS] [MONTHS] [SECONDS]      # default 100000 12 20
 #   WORK=/tmp/onecard-desk.XXXX benches/desk.sh ...     # reuse a built city
+#   ONECARD_BIN=/path/to/onecard benches/desk.sh ...     # a binary built before
 #
 # A benchmark, not a test: run it on a quiet machine; figures go to stdout.
 set -euo pipefail
@@ -15,8 +16,12 @@ SECONDS_EACH=${3:-20}
 CLIENTS=${CLIENTS:-50}
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/onecard"
+if [[ -n "${ONECARD_BIN:-}" ]]; then
+    BIN=$ONECARD_BIN
+else
+    cargo build --release --quiet
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/onecard"
+fi
 WORK=${WORK:-$(mktemp -d /tmp/onecard-desk.XXXXXX)}
 DB="sqlite://$WORK/onecard.db"
 echo "onecard desk benchmark: $PERSONS persons x $MONTHS months on SQLite, work dir $WORK"

@@ -110,29 +110,21 @@ impl Store {
             .map_err(connect_err)?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, slow_statement_threshold());
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(60))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                             PRAGMA busy_timeout = 30000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(connect_err)?;
+        let pool = open_pool(&options, backend).await.map_err(connect_err)?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
+        // A migration may rewrite SQLite's schema text in place (0010); the
+        // connection that ran it keeps the text it read first. Fresh ones
+        // read it again.
+        let pool = if backend == Backend::Sqlite {
+            pool.close().await;
+            open_pool(&options, backend).await.map_err(connect_err)?
+        } else {
+            pool
+        };
         Ok(Store { pool, backend })
     }
 
@@ -158,6 +150,27 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
+}
+
+/// A pool of connections set up for this store.
+async fn open_pool(options: &AnyConnectOptions, backend: Backend) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                         PRAGMA busy_timeout = 30000; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await
 }
 
 /// Statements slower than this are logged at WARN (`ONECARD_SLOW_SQL_MS`, default 10 s).
@@ -248,5 +261,30 @@ mod tests {
         assert_eq!(values_placeholders(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(values_placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
         assert_eq!(list_placeholders(Backend::Sqlite, 3), "?, ?, ?");
+    }
+
+    /// Migration 0010 rewrites SQLite's `CHECK (col IN (…))` as `OR` chains:
+    /// none is left on a table, and the rewritten ones still refuse.
+    #[tokio::test]
+    async fn sqlite_checks_are_rewritten_and_still_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&dir.path().join("t.db").display().to_string()).await.unwrap();
+        let left: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql LIKE '%CHECK (% IN (%' AND name <> 'cards'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert!(left.is_empty(), "CHECK … IN left on {left:?}");
+        let check: String = sqlx::query_scalar("SELECT sql FROM sqlite_schema WHERE name = 'payments'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(check.contains("state = 'sent' OR state = 'paid'"), "{check}");
+        let refused = sqlx::query("INSERT INTO return_lines (source_file_id, line_no, batch_no, serial_no, outcome, finding) VALUES (1, 1, 'B', 'S', 'lost', 'applied')")
+            .execute(store.pool())
+            .await
+            .expect_err("an outcome outside the list is refused");
+        assert!(refused.to_string().contains("CHECK constraint failed: outcome = 'paid'"), "{refused}");
     }
 }
