@@ -8,6 +8,10 @@
 #   WORK=/tmp/onecard-desk.XXXX benches/desk.sh ...     # reuse a built city
 #   ONECARD_BIN=/path/to/onecard benches/desk.sh ...     # a binary built before
 #
+# The load comes from wrk (Debian's `wrk`, with benches/desk_wrk.lua) when it
+# is installed, else from benches/desk_load.py, a Python client that takes a
+# good part of a core itself.
+#
 # A benchmark, not a test: run it on a quiet machine; figures go to stdout.
 set -euo pipefail
 PERSONS=${1:-100000}
@@ -86,9 +90,16 @@ curl -s -b "$JAR" -c "$JAR" -o /dev/null --data-urlencode "username=bench" --dat
     --data-urlencode "csrf=$CSRF" "http://$ADDR/login"
 SESSION=$(awk '$6 == "onecard_session" {print $7}' "$JAR")
 echo "serving on $ADDR; $CLIENTS clients, $SECONDS_EACH s per endpoint"
-python3 benches/desk_load.py "$ADDR" "Authorization: Bearer $TOKEN" "$WORK/ids.txt" "/api/v1/persons/{id}/payments" "$CLIENTS" "$SECONDS_EACH"
-python3 benches/desk_load.py "$ADDR" "Authorization: Bearer $TOKEN" "$WORK/ids.txt" "/api/v1/persons/{id}" "$CLIENTS" "$SECONDS_EACH"
-python3 benches/desk_load.py "$ADDR" "Cookie: onecard_session=$SESSION" "$WORK/ids.txt" "/persons/{id}" "$CLIENTS" "$SECONDS_EACH"
+load() { # HEADER PATH_TEMPLATE
+    if command -v wrk > /dev/null; then
+        wrk -t2 -c"$CLIENTS" -d"${SECONDS_EACH}s" -s benches/desk_wrk.lua "http://$ADDR" -- "$2" "$WORK/ids.txt" "$1" | tail -n1
+    else
+        python3 benches/desk_load.py "$ADDR" "$1" "$WORK/ids.txt" "$2" "$CLIENTS" "$SECONDS_EACH"
+    fi
+}
+load "Authorization: Bearer $TOKEN" "/api/v1/persons/{id}/payments"
+load "Authorization: Bearer $TOKEN" "/api/v1/persons/{id}"
+load "Cookie: onecard_session=$SESSION" "/persons/{id}"
 "$BIN" --db "$DB" audit verify
 du -sh "${DB#sqlite://}" | sed 's/^/size: /'
 echo "work dir kept: $WORK (remove it when done)"

@@ -47,6 +47,43 @@ mod filters {
         let s = s.to_string();
         Ok(super::zh_word(&s).map(str::to_string).unwrap_or(s))
     }
+
+    /// A card event's note in Chinese: the notes the system writes are
+    /// translated, a caseworker's own words are shown as written.
+    pub fn zh_note<T: std::fmt::Display>(s: T) -> askama::Result<String> {
+        Ok(super::zh_note(&s.to_string()))
+    }
+}
+
+/// The notes the card jobs write (see `jobs::cards` and `store::persons`), in Chinese.
+fn zh_note(note: &str) -> String {
+    const CANCELLED: &str = ", after the application was cancelled: not to be handed over";
+    if let Some(first) = note.strip_suffix(CANCELLED) {
+        return format!("{}（申领已撤销，不予发卡）", zh_note(first));
+    }
+    let fixed = match note {
+        "migrated from the registry" => Some("随参保登记导入"),
+        "account changed in the registry" => Some("登记的银行账号已变更"),
+        "activate by a caseworker" => Some("经办人启用"),
+        "report lost by a caseworker" => Some("经办人挂失"),
+        "cancel by a caseworker" => Some("经办人注销"),
+        _ => None,
+    };
+    if let Some(zh) = fixed {
+        return zh.to_string();
+    }
+    let prefixed = [
+        ("made by the bank: card ", "银行已制卡，卡号 "),
+        ("refused by the bank: ", "银行拒绝制卡："),
+        ("handed over with batch ", "随批次发卡："),
+        ("sent in card-making batch ", "已送制卡批次 "),
+    ];
+    for (en, zh) in prefixed {
+        if let Some(rest) = note.strip_prefix(en) {
+            return format!("{zh}{rest}");
+        }
+    }
+    note.to_string()
 }
 
 fn pct(s: &str) -> String {
@@ -524,5 +561,22 @@ async fn audit_page(State(state): State<Shared>, Session(c): Session, Query(p): 
     match desk::access_log(&state, &c, p.page, p.per_page).await {
         Ok(v) => render(AuditPage { nav: nav(&c), v }),
         Err(e) => error_page(Some(&c), e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zh_note;
+
+    #[test]
+    fn card_notes_the_system_writes_are_shown_in_chinese() {
+        assert_eq!(zh_note("migrated from the registry"), "随参保登记导入");
+        assert_eq!(zh_note("made by the bank: card M00000001"), "银行已制卡，卡号 M00000001");
+        assert_eq!(
+            zh_note("made by the bank: card M00000001, after the application was cancelled: not to be handed over"),
+            "银行已制卡，卡号 M00000001（申领已撤销，不予发卡）"
+        );
+        assert_eq!(zh_note("report lost by a caseworker"), "经办人挂失");
+        assert_eq!(zh_note("本人来电挂失"), "本人来电挂失");
     }
 }
