@@ -5,6 +5,8 @@
 //! account, so held items wait for activation and a failed payment to a lost
 //! card goes to the new card's account.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use tracing::info;
 
@@ -182,7 +184,11 @@ pub async fn act(
     let card = cards::find(&mut tx, card_or_application)
         .await?
         .ok_or_else(|| CardError::Refused(format!("no card or application {card_or_application}")))?;
-    let moved = act_on(&mut tx, &card, action, by, note).await?;
+    let holders = match action {
+        CardAction::Activate => Holders::of(&mut tx, &[card.person_id.as_str()]).await?,
+        _ => Holders::default(),
+    };
+    let moved = act_on(&mut tx, &card, action, by, note, &holders).await?;
     tx.commit().await?;
     info!(card = %moved.card, from = %moved.from, to = %moved.to, "card moved");
     Ok(moved)
@@ -196,17 +202,41 @@ pub async fn activate_batch(store: &Store, batch_no: &str, by: &str) -> Result<V
         return Err(CardError::Refused(format!("card-making batch {batch_no} does not exist")));
     }
     let made = cards::made_in_batch(&mut tx, batch_no).await?;
+    let persons: Vec<&str> = made.iter().map(|c| c.person_id.as_str()).collect();
+    let holders = Holders::of(&mut tx, &persons).await?;
+    let note = format!("handed over with batch {batch_no}");
     let mut out = Vec::with_capacity(made.len());
     for card in &made {
-        let note = format!("handed over with batch {batch_no}");
-        out.push(act_on(&mut tx, card, CardAction::Activate, by, &note).await?);
+        out.push(act_on(&mut tx, card, CardAction::Activate, by, &note, &holders).await?);
     }
     tx.commit().await?;
     info!(batch_no, activated = out.len(), "batch handed over");
     Ok(out)
 }
 
-async fn act_on(tx: &mut Tx, card: &CardRow, action: CardAction, by: &str, note: &str) -> Result<Moved, CardError> {
+/// What activating a card needs to know of its holder: whether they died,
+/// and their other cards. Read once for a whole hand-over (at most one card
+/// per person is on its way, so a batch never changes a holder's other cards).
+#[derive(Default)]
+struct Holders {
+    applicants: HashMap<String, Applicant>,
+    cards: HashMap<String, Vec<CardRow>>,
+}
+
+impl Holders {
+    async fn of(tx: &mut Tx, persons: &[&str]) -> Result<Holders, StoreError> {
+        Ok(Holders { applicants: cards::applicants(tx, persons).await?, cards: cards::of_persons(tx, persons).await? })
+    }
+}
+
+async fn act_on(
+    tx: &mut Tx,
+    card: &CardRow,
+    action: CardAction,
+    by: &str,
+    note: &str,
+    holders: &Holders,
+) -> Result<Moved, CardError> {
     let from = CardState::parse(&card.state)
         .ok_or_else(|| CardError::Refused(format!("card {} has unknown state {}", card.label(), card.state)))?;
     let to = action.apply(from).map_err(|e| CardError::Refused(format!("card {}: {e}", card.label())))?;
@@ -214,12 +244,12 @@ async fn act_on(tx: &mut Tx, card: &CardRow, action: CardAction, by: &str, note:
     let mut cancelled = Vec::new();
     if to == CardState::Active {
         let pid = card.person_id.as_str();
-        let dead = cards::applicants(tx, &[pid]).await?.get(pid).is_some_and(|a| a.death_date.is_some());
+        let dead = holders.applicants.get(pid).is_some_and(|a| a.death_date.is_some());
         if dead {
             return Err(CardError::Refused(format!("card {}: the holder is recorded as deceased", card.label())));
         }
         // The card it replaces, and any other usable card, give way to the new one.
-        let others = cards::of_persons(tx, &[pid]).await?.remove(pid).unwrap_or_default();
+        let others = holders.cards.get(pid).map_or(&[][..], Vec::as_slice);
         for old in others.iter().filter(|c| c.id != card.id && matches!(c.state.as_str(), "active" | "lost")) {
             let why = format!("replaced by card {}", card.label());
             cards::transition(tx, old, "cancelled", by, &why, &now).await?;
