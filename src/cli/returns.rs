@@ -116,7 +116,13 @@ pub async fn list_anomalies(store: &Store, f: AnomalyFilter, json: bool) -> anyh
     if let Some(r) = &f.region {
         crate::domain::RegionScope::parse(r)?;
     }
-    let filter = Filter { code: f.code, period: f.period, region_prefix: f.region, run_id: f.run, open_only: f.open };
+    let filter = Filter {
+        code: f.code,
+        period: f.period,
+        region_prefix: f.region,
+        run_id: f.run,
+        state: f.open.then(|| "open".to_string()),
+    };
     let mut rows = anomalies::list(store.pool(), &filter, f.limit).await?;
     for a in &mut rows {
         a.person_id = a.person_id.as_deref().map(mask_person_id);

@@ -4,23 +4,26 @@
 //! one transaction, matching each detail to the sent payment by serial number.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tracing::info;
 
 use crate::config::Layout;
-use crate::domain::ids::{mask_account, mask_person_id};
+use crate::domain::ids::mask_account;
 use crate::domain::{AnomalyCode, Money};
-use crate::formats::bank::{self, BankReason, FormatError, Outcome, ReturnDetail};
+use crate::formats::bank::{self, BankReason, Outcome, ReturnDetail};
 use crate::jobs::run::Figure;
 use crate::store::returns::{self, NewReturnLine, SentPayment, Settlement};
 use crate::store::runs::{insert_anomalies, NewAnomaly};
 use crate::store::source_files::{self, NewSourceFile};
 use crate::store::{Backend, Store, StoreError, Tx};
+
+mod reading;
+mod report;
+
+use reading::{digest, Parsed, Reading};
+use report::Report;
 
 /// Details applied per database round.
 const CHUNK: usize = 5000;
@@ -255,87 +258,6 @@ async fn batch_refused(store: &Store, batch_no: &str, layout: Layout) -> Result<
     })
 }
 
-/// What the reading thread hands over: the batch number first, then details in chunks.
-enum Parsed {
-    Batch(String),
-    Details(Vec<ReturnDetail>),
-}
-
-/// A file being read on a blocking thread.
-struct Reading {
-    parsed: tokio::sync::mpsc::Receiver<Parsed>,
-    thread: Option<tokio::task::JoinHandle<Result<bank::ReturnHeader, String>>>,
-    /// What the thread came to, once it is joined.
-    ended: Option<Result<bank::ReturnHeader, String>>,
-}
-
-impl Reading {
-    fn start(path: &Path, layout: Layout) -> Reading {
-        let (out, parsed) = tokio::sync::mpsc::channel::<Parsed>(4);
-        let path = path.to_path_buf();
-        let thread = tokio::task::spawn_blocking(move || parse(&path, layout, out));
-        Reading { parsed, thread: Some(thread), ended: None }
-    }
-
-    async fn next(&mut self) -> Option<Parsed> {
-        self.parsed.recv().await
-    }
-
-    /// Reads to the end: the header, or why the file is not a whole one.
-    async fn finish(&mut self) -> Result<Result<bank::ReturnHeader, String>, ReconcileError> {
-        while self.parsed.recv().await.is_some() {}
-        if let Some(thread) = self.thread.take() {
-            self.ended = Some(thread.await.map_err(|e| ReconcileError::Io(e.to_string()))?);
-        }
-        Ok(self.ended.clone().unwrap_or_else(|| Err("reconciliation stopped".into())))
-    }
-}
-
-/// SHA-256 of the file and its first bytes.
-fn digest(path: &Path) -> Result<(String, Vec<u8>), String> {
-    let mut f = File::open(path).map_err(|e| e.to_string())?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut head = Vec::new();
-    loop {
-        let n = f.read(&mut buf).map_err(|e| e.to_string())?;
-        if n == 0 {
-            break;
-        }
-        if head.len() < 256 {
-            head.extend_from_slice(&buf[..n.min(256 - head.len())]);
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok((hex::encode(hasher.finalize()), head))
-}
-
-/// Parses the file (on a blocking thread), handing over the batch number
-/// and then the details in chunks; the header's totals are checked at the end.
-fn parse(path: &Path, layout: Layout, out: tokio::sync::mpsc::Sender<Parsed>) -> Result<bank::ReturnHeader, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let stopped = || FormatError::File("reconciliation stopped".into());
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let header = bank::read_return_announced(
-        layout,
-        &mut BufReader::with_capacity(1 << 20, f),
-        &mut |batch_no| out.blocking_send(Parsed::Batch(batch_no.to_string())).map_err(|_| stopped()),
-        &mut |d| {
-            chunk.push(d);
-            if chunk.len() >= CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                out.blocking_send(Parsed::Details(full)).map_err(|_| stopped())?;
-            }
-            Ok(())
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    if !chunk.is_empty() {
-        out.blocking_send(Parsed::Details(chunk)).map_err(|_| "reconciliation stopped".to_string())?;
-    }
-    Ok(header)
-}
-
 /// The state of applying one file.
 struct Apply<'a> {
     file_id: i64,
@@ -404,18 +326,10 @@ impl Apply<'_> {
                 anomalies.push(NewAnomaly {
                     code: code.as_str(),
                     dedupe_key: format!("return:{}:{}:{}", self.file_id, d.line_no, code.as_str()),
-                    person_id: None,
-                    region_code: None,
-                    program: None,
-                    benefit_month: None,
-                    period: None,
-                    item_id: None,
-                    payment_id: None,
-                    roster_line_id: None,
-                    run_id: None,
                     batch_no: Some(self.batch_no.to_string()),
                     source_file_id: Some(self.file_id),
                     detail: format!("serial {} at line {}", d.serial_no, d.line_no),
+                    ..NewAnomaly::default()
                 });
             }
             if let Some(code) = finding {
@@ -532,16 +446,11 @@ impl Apply<'_> {
             dedupe_key,
             person_id: Some(p.person_id.clone()),
             region_code: p.region_code.clone(),
-            program: None,
-            benefit_month: None,
-            period: None,
-            item_id: None,
             payment_id: Some(p.id),
-            roster_line_id: None,
-            run_id: None,
             batch_no: Some(self.batch_no.to_string()),
             source_file_id: Some(self.file_id),
             detail,
+            ..NewAnomaly::default()
         }
     }
 
@@ -616,79 +525,5 @@ impl Apply<'_> {
         self.settle(tx, settlements, &mut anomalies).await?;
         insert_anomalies(tx, &anomalies).await?;
         Ok(())
-    }
-}
-
-/// `<file>.report.csv`: one row per return detail, identifiers masked.
-struct Report {
-    path: std::path::PathBuf,
-    tmp: std::path::PathBuf,
-    writer: Option<csv::Writer<std::io::BufWriter<File>>>,
-}
-
-/// A report of a file that was not applied is removed, never left half-written.
-impl Drop for Report {
-    fn drop(&mut self) {
-        if self.writer.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-impl Report {
-    fn create(path: &Path) -> std::io::Result<Report> {
-        let tmp = path.with_extension("csv.tmp");
-        let mut file = std::io::BufWriter::new(File::create(&tmp)?);
-        file.write_all("\u{feff}".as_bytes())?;
-        let mut writer = csv::Writer::from_writer(file);
-        writer.write_record([
-            "serial_no",
-            "person_id",
-            "name",
-            "bank_code",
-            "account_no",
-            "amount",
-            "outcome",
-            "anomaly",
-            "bank_reason_code",
-            "bank_reason_text",
-            "reason",
-        ])?;
-        Ok(Report { path: path.to_path_buf(), tmp, writer: Some(writer) })
-    }
-
-    fn row(
-        &mut self,
-        d: &ReturnDetail,
-        p: Option<&SentPayment>,
-        amount: Money,
-        outcome: &str,
-        finding: Option<AnomalyCode>,
-        reason: Option<BankReason>,
-    ) -> csv::Result<()> {
-        let account = d.account_no.clone().or_else(|| p.map(|p| p.account_no.clone())).unwrap_or_default();
-        let Some(writer) = self.writer.as_mut() else { return Ok(()) };
-        writer.write_record([
-            d.serial_no.as_str(),
-            &p.map(|p| mask_person_id(&p.person_id)).unwrap_or_default(),
-            &d.account_name.clone().or_else(|| p.map(|p| p.account_name.clone())).unwrap_or_default(),
-            &p.map(|p| p.bank_code.clone()).unwrap_or_default(),
-            &mask_account(&account),
-            &amount.to_string(),
-            outcome,
-            finding.map_or("", AnomalyCode::as_str),
-            &d.reason.code,
-            &d.reason.text,
-            reason.map_or("", BankReason::as_str),
-        ])
-    }
-
-    fn finish(mut self) -> std::io::Result<std::path::PathBuf> {
-        if let Some(writer) = self.writer.take() {
-            let file = writer.into_inner().map_err(|e| e.into_error())?;
-            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&self.tmp, &self.path)?;
-        }
-        Ok(self.path.clone())
     }
 }

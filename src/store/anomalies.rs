@@ -5,6 +5,7 @@ use sqlx::AnyPool;
 
 use super::{now_text, StoreError, Tx, MAX_PARAMS};
 
+/// An anomaly as listed, to the command line and to the desk.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Anomaly {
     pub id: i64,
@@ -14,12 +15,20 @@ pub struct Anomaly {
     pub program: Option<String>,
     pub benefit_month: Option<String>,
     pub period: Option<String>,
+    pub item_id: Option<i64>,
+    pub payment_id: Option<i64>,
     pub run_id: Option<String>,
     pub batch_no: Option<String>,
     pub detail: String,
     pub state: String,
+    pub resolution: Option<String>,
+    pub resolved_by: Option<String>,
     pub created_at: String,
 }
+
+/// The columns of [`Anomaly`].
+pub(super) const COLUMNS: &str = "id, code, person_id, region_code, program, benefit_month, period, item_id, \
+     payment_id, run_id, batch_no, detail, state, resolution, resolved_by, created_at";
 
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
@@ -27,35 +36,40 @@ pub struct Filter {
     pub period: Option<String>,
     pub region_prefix: Option<String>,
     pub run_id: Option<String>,
-    pub open_only: bool,
+    pub state: Option<String>,
+}
+
+impl Filter {
+    /// Appends ` AND …` conditions for the filter to `cond`, their values to
+    /// `binds` (numbered after those already there).
+    pub(super) fn push_conditions(&self, cond: &mut String, binds: &mut Vec<String>) {
+        let mut add = |clause: &str, value: String| {
+            binds.push(value);
+            cond.push_str(&clause.replace("{}", &format!("${}", binds.len())));
+        };
+        if let Some(c) = &self.code {
+            add(" AND code = {}", c.clone());
+        }
+        if let Some(p) = &self.period {
+            add(" AND COALESCE(period, benefit_month) = {}", p.clone());
+        }
+        if let Some(r) = &self.region_prefix {
+            add(" AND region_code LIKE {}", format!("{r}%"));
+        }
+        if let Some(r) = &self.run_id {
+            add(" AND run_id = {}", r.clone());
+        }
+        if let Some(s) = &self.state {
+            add(" AND state = {}", s.clone());
+        }
+    }
 }
 
 /// Anomalies matching the filter, newest first, `limit` at most.
 pub async fn list(pool: &AnyPool, f: &Filter, limit: i64) -> Result<Vec<Anomaly>, StoreError> {
-    let mut sql = String::from(
-        "SELECT id, code, person_id, region_code, program, benefit_month, period, run_id, batch_no, detail, state, \
-         created_at FROM anomalies WHERE 1 = 1",
-    );
+    let mut sql = format!("SELECT {COLUMNS} FROM anomalies WHERE 1 = 1");
     let mut binds: Vec<String> = Vec::new();
-    let mut add = |clause: &str, value: String| {
-        binds.push(value);
-        sql.push_str(&clause.replace("{}", &format!("${}", binds.len())));
-    };
-    if let Some(c) = &f.code {
-        add(" AND code = {}", c.clone());
-    }
-    if let Some(p) = &f.period {
-        add(" AND COALESCE(period, benefit_month) = {}", p.clone());
-    }
-    if let Some(r) = &f.region_prefix {
-        add(" AND region_code LIKE {}", format!("{r}%"));
-    }
-    if let Some(r) = &f.run_id {
-        add(" AND run_id = {}", r.clone());
-    }
-    if f.open_only {
-        sql.push_str(" AND state = 'open'");
-    }
+    f.push_conditions(&mut sql, &mut binds);
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {limit}"));
     let mut q = sqlx::query_as::<_, Anomaly>(&sql);
     for b in &binds {

@@ -4,6 +4,7 @@
 
 use sqlx::AnyPool;
 
+use super::anomalies::{Anomaly, COLUMNS as ANOMALY_COLUMNS};
 use super::{now_text, StoreError, Tx};
 
 /// `region_code LIKE` pattern of a scope (a validated digit prefix).
@@ -149,37 +150,6 @@ pub async fn payments_of(
     Ok((payments, items, open))
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct AnomalyFilter {
-    pub code: Option<String>,
-    pub period: Option<String>,
-    pub region: Option<String>,
-    pub state: Option<String>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AnomalyRow {
-    pub id: i64,
-    pub code: String,
-    pub person_id: Option<String>,
-    pub region_code: Option<String>,
-    pub program: Option<String>,
-    pub benefit_month: Option<String>,
-    pub period: Option<String>,
-    pub item_id: Option<i64>,
-    pub payment_id: Option<i64>,
-    pub run_id: Option<String>,
-    pub batch_no: Option<String>,
-    pub detail: String,
-    pub state: String,
-    pub resolution: Option<String>,
-    pub resolved_by: Option<String>,
-    pub created_at: String,
-}
-
-const ANOMALY_COLUMNS: &str = "id, code, person_id, region_code, program, benefit_month, period, item_id, payment_id, \
-     run_id, batch_no, detail, state, resolution, resolved_by, created_at";
-
 /// The scope condition on anomalies: a city-wide scope (4 digits) also sees
 /// the anomalies of no region (a file's unknown serial, say).
 fn anomaly_scope(scope: &str, param: usize) -> String {
@@ -194,28 +164,13 @@ fn anomaly_scope(scope: &str, param: usize) -> String {
 pub async fn anomalies(
     pool: &AnyPool,
     scope: &str,
-    f: &AnomalyFilter,
+    f: &super::anomalies::Filter,
     limit: i64,
     offset: i64,
-) -> Result<(i64, Vec<AnomalyRow>), StoreError> {
+) -> Result<(i64, Vec<Anomaly>), StoreError> {
     let mut binds = vec![like(scope)];
     let mut cond = anomaly_scope(scope, 1);
-    let mut add = |clause: &str, value: String| {
-        binds.push(value);
-        cond.push_str(&clause.replace("{}", &format!("${}", binds.len())));
-    };
-    if let Some(c) = &f.code {
-        add(" AND code = {}", c.clone());
-    }
-    if let Some(p) = &f.period {
-        add(" AND COALESCE(period, benefit_month) = {}", p.clone());
-    }
-    if let Some(r) = &f.region {
-        add(" AND region_code LIKE {}", like(r));
-    }
-    if let Some(s) = &f.state {
-        add(" AND state = {}", s.clone());
-    }
+    f.push_conditions(&mut cond, &mut binds);
     let count_sql = format!("SELECT COUNT(*) FROM anomalies WHERE {cond}");
     let mut q = sqlx::query_scalar(&count_sql);
     for b in &binds {
@@ -235,7 +190,7 @@ pub async fn anomalies(
 }
 
 /// One anomaly, if it is within the scope.
-pub async fn anomaly_in_scope(pool: &AnyPool, id: i64, scope: &str) -> Result<Option<AnomalyRow>, StoreError> {
+pub async fn anomaly_in_scope(pool: &AnyPool, id: i64, scope: &str) -> Result<Option<Anomaly>, StoreError> {
     let sql = format!("SELECT {ANOMALY_COLUMNS} FROM anomalies WHERE id = $2 AND {}", anomaly_scope(scope, 1));
     Ok(sqlx::query_as(&sql).bind(like(scope)).bind(id).fetch_optional(pool).await?)
 }

@@ -13,7 +13,7 @@ use super::auth::{self, Caller, Role};
 use super::desk::{self, Resolution};
 use super::{ApiError, Shared};
 use crate::domain::ids::RegionScope;
-use crate::store::desk::AnomalyFilter;
+use crate::store::anomalies::Filter as AnomalyFilter;
 use crate::store::users;
 
 pub fn routes() -> Router<Shared> {
@@ -212,7 +212,13 @@ impl AnomalyParams {
                 return Err(ApiError::BadRequest(format!("region '{r}' must be a prefix of digits")));
             }
         }
-        Ok(AnomalyFilter { code: keep(&self.code), period: keep(&self.period), region, state: keep(&self.state) })
+        Ok(AnomalyFilter {
+            code: keep(&self.code),
+            period: keep(&self.period),
+            region_prefix: region,
+            run_id: None,
+            state: keep(&self.state),
+        })
     }
 }
 

@@ -423,18 +423,6 @@ fn the_batch_is_announced_before_the_first_detail() {
         ret_detail(3, "S0002", 78_050, Outcome::Failed, "1001", "账号不存在"),
     ];
     let file = write_return(&ret_header(), &details).unwrap();
-    let seen = std::cell::RefCell::new(Vec::new());
-    let header = read_return_announced(
-        &mut &file[..],
-        &mut |b| {
-            seen.borrow_mut().push(format!("batch {b}"));
-            Ok(())
-        },
-        &mut |d| {
-            seen.borrow_mut().push(d.serial_no);
-            Ok(())
-        },
-    )
-    .unwrap();
-    assert_eq!(seen.into_inner(), [format!("batch {}", header.batch_no), "S0001".into(), "S0002".into()]);
+    let (seen, header) = support::announced(crate::config::Layout::FixB, &file);
+    assert_eq!(seen, [format!("batch {}", header.batch_no), "S0001".into(), "S0002".into()]);
 }

@@ -351,21 +351,7 @@ fn reads_a_million_entry_return_in_seconds() {
 
 /// Everything a reading hands over, in order: `batch …` and each serial.
 fn announced(xml: &str) -> (Vec<String>, ReturnHeader) {
-    let seen = std::cell::RefCell::new(Vec::new());
-    let header = read_return_announced(
-        Layout::Iso20022,
-        &mut xml.as_bytes(),
-        &mut |b| {
-            seen.borrow_mut().push(format!("batch {b}"));
-            Ok(())
-        },
-        &mut |d| {
-            seen.borrow_mut().push(d.serial_no);
-            Ok(())
-        },
-    )
-    .expect("accepted");
-    (seen.into_inner(), header)
+    crate::formats::bank::text_common::test_support::announced(Layout::Iso20022, xml.as_bytes())
 }
 
 #[test]

@@ -299,7 +299,28 @@ pub(super) mod test_support {
     use proptest::prelude::*;
 
     use super::super::{BatchInfo, FormatError, Outcome, PaymentDetail, ReasonCode, ReturnDetail, ReturnHeader};
+    use crate::config::Layout;
     use crate::domain::Money;
+
+    /// Everything a reading of `file` in `layout` hands over, in order:
+    /// `batch …` when the batch is announced, then each detail's serial.
+    pub fn announced(layout: Layout, file: &[u8]) -> (Vec<String>, ReturnHeader) {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let header = super::super::read_return_announced(
+            layout,
+            &mut &file[..],
+            &mut |b| {
+                seen.borrow_mut().push(format!("batch {b}"));
+                Ok(())
+            },
+            &mut |d| {
+                seen.borrow_mut().push(d.serial_no);
+                Ok(())
+            },
+        )
+        .expect("accepted");
+        (seen.into_inner(), header)
+    }
 
     /// A name of CJK ideographs, perhaps a minority name with `·`; at most 26 GBK bytes.
     pub fn name() -> impl Strategy<Value = String> {

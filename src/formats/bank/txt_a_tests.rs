@@ -367,19 +367,7 @@ fn the_batch_is_announced_before_the_first_detail() {
         ret_detail(3, "S0002", 78_050, Outcome::Failed, "1001", "账号不存在"),
     ];
     let file = write_return(&ret_header(), &details).unwrap();
-    let seen = std::cell::RefCell::new(Vec::new());
-    let header = read_return_announced(
-        &mut &file[..],
-        &mut |b| {
-            seen.borrow_mut().push(format!("batch {b}"));
-            Ok(())
-        },
-        &mut |d| {
-            seen.borrow_mut().push(d.serial_no);
-            Ok(())
-        },
-    )
-    .unwrap();
-    assert_eq!(seen.into_inner(), ["batch B20240501001", "S0001", "S0002"]);
+    let (seen, header) = support::announced(crate::config::Layout::TxtA, &file);
+    assert_eq!(seen, ["batch B20240501001", "S0001", "S0002"]);
     assert_eq!(header.batch_no, "B20240501001");
 }
