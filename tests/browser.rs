@@ -214,6 +214,23 @@ async fn a_caseworker_finds_the_money_and_a_supervisor_resolves_in_a_real_browse
         // A supervisor resolves a failed payment by ordering a retry.
         d.login(&base, "sup", city.password("sup"));
         d.go(&format!("{base}/anomalies?code=bank_failed&state=open"));
+        // Codes, programs and details in Chinese; the filter shows the code chosen.
+        let page = d.source();
+        assert!(page.contains(r#"value="bank_failed" selected"#), "the chosen code: {page}");
+        let details: Vec<&str> =
+            page.split(r#"<td class="detail""#).skip(1).filter_map(|c| c.split_once('>')).map(|(_, t)| t).collect();
+        assert!(!details.is_empty(), "[{}] no failed payment on the page", db.engine);
+        for text in details {
+            let text: String = text.chars().take(60).collect();
+            assert!(
+                !text.starts_with(|c: char| c.is_ascii_alphabetic()),
+                "[{}] a detail in English: {text}",
+                db.engine
+            );
+        }
+        let shot =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../browser").join(format!("anomalies-{}.png", db.engine));
+        d.screenshot(&shot);
         let first = d.find("#anomalies form");
         let id = rows(
             &db,

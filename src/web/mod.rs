@@ -20,6 +20,7 @@ pub mod auth;
 pub mod desk;
 pub mod mask;
 pub mod pages;
+pub mod zh;
 
 /// How the server runs.
 #[derive(Debug, Clone)]

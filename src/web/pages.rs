@@ -16,7 +16,7 @@ use askama::Template;
 use super::api::{self, AnomalyParams, PageParams, SearchParams};
 use super::auth::{self, Caller};
 use super::desk::{self, AccessLogView, AnomaliesView, PaymentsView, PersonView, Resolution, SearchView};
-use super::{ApiError, Shared};
+use super::{zh, ApiError, Shared};
 use crate::jobs::run::RunSummary;
 
 const SESSION: &str = "onecard_session";
@@ -45,45 +45,20 @@ mod filters {
     /// The Chinese word for a state, code or action; unknown words stay as they are.
     pub fn zh<T: std::fmt::Display>(s: T) -> askama::Result<String> {
         let s = s.to_string();
-        Ok(super::zh_word(&s).map(str::to_string).unwrap_or(s))
+        Ok(super::zh::word(&s).map(str::to_string).unwrap_or(s))
     }
 
     /// A card event's note in Chinese: the notes the system writes are
     /// translated, a caseworker's own words are shown as written.
     pub fn zh_note<T: std::fmt::Display>(s: T) -> askama::Result<String> {
-        Ok(super::zh_note(&s.to_string()))
+        Ok(super::zh::note(&s.to_string()))
     }
-}
 
-/// The notes the card jobs write (see `jobs::cards` and `store::persons`), in Chinese.
-fn zh_note(note: &str) -> String {
-    const CANCELLED: &str = ", after the application was cancelled: not to be handed over";
-    if let Some(first) = note.strip_suffix(CANCELLED) {
-        return format!("{}（申领已撤销，不予发卡）", zh_note(first));
+    /// An anomaly's or a held item's detail in Chinese; a text of no known
+    /// form (a caseworker's own words) is shown as written.
+    pub fn zh_detail<T: std::fmt::Display>(s: T) -> askama::Result<String> {
+        Ok(super::zh::detail(&s.to_string()))
     }
-    let fixed = match note {
-        "migrated from the registry" => Some("随参保登记导入"),
-        "account changed in the registry" => Some("登记的银行账号已变更"),
-        "activate by a caseworker" => Some("经办人启用"),
-        "report lost by a caseworker" => Some("经办人挂失"),
-        "cancel by a caseworker" => Some("经办人注销"),
-        _ => None,
-    };
-    if let Some(zh) = fixed {
-        return zh.to_string();
-    }
-    let prefixed = [
-        ("made by the bank: card ", "银行已制卡，卡号 "),
-        ("refused by the bank: ", "银行拒绝制卡："),
-        ("handed over with batch ", "随批次发卡："),
-        ("sent in card-making batch ", "已送制卡批次 "),
-    ];
-    for (en, zh) in prefixed {
-        if let Some(rest) = note.strip_prefix(en) {
-            return format!("{zh}{rest}");
-        }
-    }
-    note.to_string()
 }
 
 fn pct(s: &str) -> String {
@@ -93,59 +68,6 @@ fn pct(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn zh_word(s: &str) -> Option<&'static str> {
-    Some(match s {
-        "paid" => "已到账",
-        "failed" => "失败",
-        "unconfirmed" => "未确认",
-        "sent" => "已送银行",
-        "approved" => "已审核",
-        "scheduled" => "待审核",
-        "held" => "暂缓",
-        "pending" => "待发",
-        "cancelled" => "已取消",
-        "not_payable" => "不予发放",
-        "discarded" => "已作废",
-        "draft" => "草稿",
-        "exported" => "已出盘",
-        "closed" => "已结束",
-        "active" => "正常",
-        "lost" => "挂失",
-        "made" => "已制卡",
-        "applied" => "已申领",
-        "in_production" => "制卡中",
-        "rejected" => "制卡失败",
-        "open" => "未处理",
-        "resolved" => "已处理",
-        "dibao" => "低保",
-        "wubao" => "特困供养",
-        "elderly" => "高龄津贴",
-        "unemployment" => "失业金",
-        "temp_relief" => "临时救助",
-        "account_not_found" => "账户不存在",
-        "name_mismatch" => "户名不符",
-        "account_closed" => "账户已销户",
-        "account_frozen" => "账户冻结",
-        "card_lost" => "卡已挂失",
-        "id_mismatch" => "证件号不符",
-        "other" => "其他",
-        "bank_failed" => "银行退回",
-        "missing_in_return" => "回盘缺失",
-        "exclusive_conflict" => "互斥待遇",
-        "no_active_card" => "无有效卡",
-        "missed_payment" => "遗漏",
-        "double_paid" => "重复到账",
-        "confirm_paid" => "确认已到账",
-        "confirm_failed" => "确认失败",
-        "retry" => "重新发放",
-        "cancel" => "取消该笔",
-        "settle_conflict" => "裁定互斥",
-        "acknowledge" => "已知悉",
-        "无" => "无",
-        _ => return None,
-    })
 }
 
 /// What the header shows.
@@ -422,7 +344,7 @@ async fn run_page(
         Ok(r) => r,
         Err(e) => return error_page(Some(&c), e),
     };
-    let label = |k: &str| zh_word(k).map(|z| format!("{z} {k}")).unwrap_or_else(|| k.to_string());
+    let label = |k: &str| zh::word(k).map(|z| format!("{z} {k}")).unwrap_or_else(|| k.to_string());
     let charts = vec![
         chart(
             "按项目（金额）",
@@ -465,7 +387,8 @@ async fn approve(
 struct AnomaliesPage {
     nav: Option<Nav>,
     v: AnomaliesView,
-    code: String,
+    /// Every anomaly code with its Chinese name, for the filter, the chosen one ` selected`.
+    codes: Vec<(&'static str, &'static str, &'static str)>,
     period: String,
     region: String,
     state: String,
@@ -505,10 +428,17 @@ async fn anomalies_page(
         enc(&f.region),
         enc(&f.state)
     );
+    let codes = crate::domain::AnomalyCode::ALL
+        .iter()
+        .map(|code| {
+            let c = code.as_str();
+            (c, zh::word(c).unwrap_or(c), if f.code.as_deref() == Some(c) { " selected" } else { "" })
+        })
+        .collect();
     render(AnomaliesPage {
         nav: nav(&c),
         v,
-        code: s(&f.code),
+        codes,
         period: s(&f.period),
         region: s(&f.region),
         state: s(&f.state),
@@ -561,22 +491,5 @@ async fn audit_page(State(state): State<Shared>, Session(c): Session, Query(p): 
     match desk::access_log(&state, &c, p.page, p.per_page).await {
         Ok(v) => render(AuditPage { nav: nav(&c), v }),
         Err(e) => error_page(Some(&c), e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::zh_note;
-
-    #[test]
-    fn card_notes_the_system_writes_are_shown_in_chinese() {
-        assert_eq!(zh_note("migrated from the registry"), "随参保登记导入");
-        assert_eq!(zh_note("made by the bank: card M00000001"), "银行已制卡，卡号 M00000001");
-        assert_eq!(
-            zh_note("made by the bank: card M00000001, after the application was cancelled: not to be handed over"),
-            "银行已制卡，卡号 M00000001（申领已撤销，不予发卡）"
-        );
-        assert_eq!(zh_note("report lost by a caseworker"), "经办人挂失");
-        assert_eq!(zh_note("本人来电挂失"), "本人来电挂失");
     }
 }
