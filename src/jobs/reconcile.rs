@@ -17,7 +17,7 @@ use crate::jobs::run::Figure;
 use crate::store::returns::{self, NewReturnLine, SentPayment, Settlement};
 use crate::store::runs::{insert_anomalies, NewAnomaly};
 use crate::store::source_files::{self, NewSourceFile};
-use crate::store::{Backend, Store, StoreError, Tx};
+use crate::store::{Store, StoreError, Tx};
 
 mod reading;
 mod report;
@@ -202,14 +202,8 @@ impl ReturnFile<'_> {
         let report_path = self.path.with_file_name(format!("{file_name}.report.csv"));
         let mut report =
             Report::create(&report_path).map_err(|e| ReconcileError::Io(format!("{}: {e}", report_path.display())))?;
-        let mut ctx = Apply {
-            file_id,
-            backend: store.backend(),
-            batch_no: &batch_no,
-            layout,
-            tally: Tally::default(),
-            was_unconfirmed: Vec::new(),
-        };
+        let mut ctx =
+            Apply { file_id, batch_no: &batch_no, layout, tally: Tally::default(), was_unconfirmed: Vec::new() };
         while let Some(parsed) = reading.next().await {
             if let Parsed::Details(chunk) = parsed {
                 ctx.apply(&mut tx, chunk, &mut report).await?;
@@ -261,7 +255,6 @@ async fn batch_refused(store: &Store, batch_no: &str, layout: Layout) -> Result<
 /// The state of applying one file.
 struct Apply<'a> {
     file_id: i64,
-    backend: Backend,
     batch_no: &'a str,
     layout: Layout,
     tally: Tally,
@@ -297,7 +290,7 @@ impl Apply<'_> {
         };
         let payments = {
             let serials: Vec<&str> = chunk.iter().map(|d| d.serial_no.as_str()).collect();
-            returns::payments_by_serial(tx, self.backend, self.batch_no, &serials).await?
+            returns::payments_by_serial(tx, self.batch_no, &serials).await?
         };
         let by_serial: HashMap<&str, &SentPayment> = payments.iter().map(|p| (p.serial_no.as_str(), p)).collect();
         let mut lines = Vec::with_capacity(chunk.len());

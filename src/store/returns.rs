@@ -37,9 +37,9 @@ pub struct SentPayment {
     pub region_code: Option<String>,
 }
 
-const PAYMENT_COLUMNS: &str =
-    "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, \
-                               p.state, (SELECT region_code FROM persons WHERE person_id = p.person_id) AS region_code";
+/// The columns of [`SentPayment`] but its region.
+const SENT_COLUMNS: &str =
+    "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, p.state";
 
 /// The payments of `batch_no` with these serial numbers. Serial numbers are
 /// unique over all time, so they are looked up alone (their unique index)
@@ -48,18 +48,12 @@ const PAYMENT_COLUMNS: &str =
 /// The rows come back as one JSON array: through sqlx's `Any` driver every
 /// value of every row is copied several times over, which for a million
 /// return lines cost more than the lookups themselves.
-pub async fn payments_by_serial(
-    tx: &mut Tx,
-    backend: Backend,
-    batch_no: &str,
-    serials: &[&str],
-) -> Result<Vec<SentPayment>, StoreError> {
+pub async fn payments_by_serial(tx: &mut Tx, batch_no: &str, serials: &[&str]) -> Result<Vec<SentPayment>, StoreError> {
     let mut out = Vec::with_capacity(serials.len());
     for chunk in serials.chunks(MAX_PARAMS - 1) {
-        let row = "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, p.state";
-        let rows = match backend {
-            Backend::Sqlite => format!("json_group_array(json_array({row}))"),
-            Backend::Postgres => format!("COALESCE(json_agg(json_build_array({row})), '[]'::json)::text"),
+        let rows = match tx.backend() {
+            Backend::Sqlite => format!("json_group_array(json_array({SENT_COLUMNS}))"),
+            Backend::Postgres => format!("COALESCE(json_agg(json_build_array({SENT_COLUMNS})), '[]'::json)::text"),
         };
         // `|| ''` keeps SQLite on the serial index (without statistics it would
         // rather walk the whole batch by its (batch_no, seq) index).
@@ -114,7 +108,10 @@ pub async fn regions(
 
 /// Every payment of a batch still in `state` (for a group rejection or closing).
 pub async fn payments_in_state(tx: &mut Tx, batch_no: &str, state: &str) -> Result<Vec<SentPayment>, StoreError> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.batch_no = $1 AND p.state = $2 ORDER BY p.seq");
+    let sql = format!(
+        "SELECT {SENT_COLUMNS}, (SELECT region_code FROM persons WHERE person_id = p.person_id) AS region_code \
+         FROM payments p WHERE p.batch_no = $1 AND p.state = $2 ORDER BY p.seq"
+    );
     Ok(sqlx::query_as(&sql).bind(batch_no).bind(state).fetch_all(tx.conn()).await?)
 }
 

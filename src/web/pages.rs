@@ -44,8 +44,7 @@ mod filters {
 
     /// The Chinese word for a state, code or action; unknown words stay as they are.
     pub fn zh<T: std::fmt::Display>(s: T) -> askama::Result<String> {
-        let s = s.to_string();
-        Ok(super::zh::word(&s).map(str::to_string).unwrap_or(s))
+        Ok(super::zh::word_or(&s.to_string()).to_string())
     }
 
     /// A card event's note in Chinese: the notes the system writes are
@@ -432,7 +431,7 @@ async fn anomalies_page(
         .iter()
         .map(|code| {
             let c = code.as_str();
-            (c, zh::word(c).unwrap_or(c), if f.code.as_deref() == Some(c) { " selected" } else { "" })
+            (c, zh::word_or(c), if f.code.as_deref() == Some(c) { " selected" } else { "" })
         })
         .collect();
     render(AnomaliesPage {

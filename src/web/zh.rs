@@ -84,7 +84,7 @@ pub fn word(s: &str) -> Option<&'static str> {
 }
 
 /// `s` in Chinese if it is a known word, else as it is.
-fn word_or(s: &str) -> &str {
+pub fn word_or(s: &str) -> &str {
     word(s).unwrap_or(s)
 }
 

@@ -26,7 +26,6 @@ pub struct AnomalyView {
     pub id: i64,
     pub code: String,
     pub person_id: Option<String>,
-    #[serde(rename = "person_ref")]
     pub person_ref: Option<String>,
     pub region_code: Option<String>,
     pub program: Option<String>,
