@@ -296,3 +296,61 @@ async fn caseworkers_confirm_cancel_and_the_missed_report_raises_each_key_once()
         assert_eq!(early["missed"]["count"], 0);
     }
 }
+
+#[tokio::test]
+async fn an_item_paid_by_two_payments_is_flagged_once_for_recovery() {
+    for db in databases().await {
+        let dir = tempfile::tempdir().unwrap();
+        let requests = exported_month(&db, dir.path(), 600);
+        let returns = bank_answers(&db, dir.path(), &requests, &["--fail-rate", "0.3"]);
+        let mut args = vec!["reconcile".to_string()];
+        args.extend(returns.iter().map(|p| p.to_str().unwrap().to_string()));
+        ok(&db, dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+
+        // A failed item is ordered paid again, and December pays it.
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let failed: String = sqlx::query_scalar(
+            "SELECT i.person_id || '|' || i.program || '|' || i.benefit_month || '|' || CAST(i.id AS TEXT) || '|' || \
+             CAST(pi.payment_id AS TEXT) || '|' || pe.region_code FROM items i \
+             JOIN payment_items pi ON pi.item_id = i.id JOIN persons pe ON pe.person_id = i.person_id \
+             WHERE i.state = 'failed' ORDER BY i.id LIMIT 1",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        let f: Vec<&str> = failed.split('|').collect();
+        ok(&db, dir.path(), &["item", "retry", f[0], f[1], f[2], "--by", "caseworker"]);
+        ok(&db, dir.path(), &["run", "create", "--period", "2026-12", "--by", "maker"]);
+        ok(&db, dir.path(), &["run", "approve", "R202612-01", "--by", "checker"]);
+        let report = json(&db, dir.path(), &["run", "export", "R202612-01", "--outbox", "outbox"]);
+        let december: Vec<PathBuf> = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| dir.path().join("outbox").join(f["file"].as_str().unwrap()))
+            .collect();
+        let answers = &["--fail-rate", "0", "--omit-rate", "0", "--duplicate-rate", "0"];
+        let returns = bank_answers(&db, dir.path(), &december, answers);
+
+        // Before December's returns come in, the November payment turns out
+        // paid after all (the flows never do this; an overpayment must still
+        // be found whatever made it).
+        sqlx::query(&format!("UPDATE payments SET state = 'paid' WHERE id = {}", f[4])).execute(&mut c).await.unwrap();
+        let mut args = vec!["reconcile".to_string()];
+        args.extend(returns.iter().map(|p| p.to_str().unwrap().to_string()));
+        ok(&db, dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let flagged = format!(
+            "SELECT COUNT(*) FROM anomalies WHERE code = 'double_paid' AND item_id = {} AND payment_id = {} \
+             AND person_id = '{}' AND region_code = '{}'",
+            f[3], f[4], f[0], f[5]
+        );
+        assert_eq!(scalar(&db, &flagged).await, 1, "[{}] the item paid twice is flagged, in its region", db.engine);
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM anomalies WHERE code = 'double_paid'").await, 1);
+        // Applying the files again raises nothing new.
+        let again = json(&db, dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(again.as_array().unwrap().iter().all(|s| s["already_applied"] == true), "{again}");
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM anomalies WHERE code = 'double_paid'").await, 1);
+    }
+}

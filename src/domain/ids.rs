@@ -208,6 +208,19 @@ pub fn check_char(first17: &[u8]) -> Option<char> {
     Some(CHECK_CHARS[(sum % 11) as usize] as char)
 }
 
+/// A payment's serial number (流水号): its batch number and its eight-digit
+/// sequence in the batch, 22 characters of `[0-9]` (bank-files.md allows 24).
+pub fn serial_no(batch_no: &str, seq: i64) -> String {
+    format!("{batch_no}{seq:08}")
+}
+
+/// The sequence a serial number of [`serial_no`]'s form gives in `batch_no`,
+/// if it is of that form.
+pub fn serial_seq(serial_no: &str, batch_no: &str) -> Option<i64> {
+    let seq = serial_no.strip_prefix(batch_no)?;
+    (seq.len() == 8 && seq.bytes().all(|b| b.is_ascii_digit())).then(|| seq.parse().ok()).flatten()
+}
+
 /// Masks any person-id-like text: first 6 and last 4 characters kept.
 pub fn mask_person_id(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();

@@ -163,3 +163,15 @@ fn periods_dates_and_phones() {
     assert!(matches!(parse_phone("1.38001E+10"), Err(IdError::Spreadsheet { .. })));
     assert_eq!(mask_phone("13800138000"), "138****8000");
 }
+
+#[test]
+fn serial_numbers_give_back_their_sequence() {
+    let serial = serial_no("20261105102001", 42);
+    assert_eq!(serial, "2026110510200100000042");
+    assert_eq!(serial_seq(&serial, "20261105102001"), Some(42));
+    // Another batch's serial, a short or non-digit tail: not of this batch's form.
+    assert_eq!(serial_seq(&serial, "20261105103001"), None);
+    assert_eq!(serial_seq("202611051020010000042", "20261105102001"), None);
+    assert_eq!(serial_seq("2026110510200100000A42", "20261105102001"), None);
+    assert_eq!(serial_seq("20261105102001+0000042", "20261105102001"), None);
+}

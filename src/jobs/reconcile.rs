@@ -197,6 +197,7 @@ impl ReturnFile<'_> {
         let file_name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let new = NewSourceFile { kind: "bank_return", sha256, file_name: &file_name, encoding: layout.as_str() };
         let file_id = source_files::insert(&mut tx, &new).await?;
+        let anomalies_before = returns::last_anomaly(&mut tx).await?;
 
         // Apply, a chunk at a time as the file is read, through the one transaction.
         let report_path = self.path.with_file_name(format!("{file_name}.report.csv"));
@@ -224,12 +225,17 @@ impl ReturnFile<'_> {
         if let Some(reason) = &header.group_rejected {
             ctx.reject_group(&mut tx, reason, &mut report).await?;
         }
+        // The file's payments settled paid whose items another payment has also paid.
+        let doubles = returns::double_paid_in_file(&mut tx, file_id, &batch_no).await?;
+        insert_anomalies(&mut tx, &doubles).await?;
+        returns::fill_regions(&mut tx, file_id, anomalies_before).await?;
         let counts = source_files::Counts {
             total: ctx.tally.lines,
             accepted: ctx.tally.lines,
             rejected: 0,
             program: None,
             period: None,
+            batch_no: Some(&batch_no),
         };
         source_files::finish(&mut tx, file_id, &counts).await?;
         tx.commit().await?;
@@ -267,8 +273,6 @@ struct Apply<'a> {
 struct Settling {
     /// Payment states changed by this chunk (the database lags until it is written).
     states: HashMap<i64, &'static str>,
-    /// Payments settled paid.
-    paid: Vec<i64>,
     /// Payments settled at all.
     count: usize,
     /// The failure codes seen with a reason other than `other`.
@@ -345,26 +349,19 @@ impl Apply<'_> {
                 finding: finding.map_or("applied", AnomalyCode::as_str),
             });
         }
-        returns::insert_lines(tx, self.file_id, self.batch_no, &lines).await?;
+        returns::insert_lines(tx, self.file_id, &lines).await?;
         drop(lines);
         if settling.count > 0 {
             let reasons: Vec<(&str, &str)> = settling.reasons.iter().map(|(c, r)| (c.as_str(), r.as_str())).collect();
             let range = (first as i64, last as i64);
             returns::settle_lines(tx, self.file_id, range, &reasons, BankReason::Other.as_str()).await?;
-            anomalies.extend(returns::double_paid(tx, &settling.paid, self.batch_no, Some(self.file_id)).await?);
             // Only a payment that was unconfirmed can have a missing_in_return to resolve.
             if !self.was_unconfirmed.is_empty() {
                 let ids: Vec<i64> = std::mem::take(&mut self.was_unconfirmed);
                 crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
             }
         }
-        // Regions are looked up only for the persons an anomaly names.
-        let named: Vec<&str> =
-            anomalies.iter().filter(|a| a.region_code.is_none()).filter_map(|a| a.person_id.as_deref()).collect();
-        let regions = returns::regions(tx, &named).await?;
-        for a in anomalies.iter_mut().filter(|a| a.region_code.is_none()) {
-            a.region_code = a.person_id.as_ref().and_then(|p| regions.get(p).cloned());
-        }
+        // Their regions are filled in once the file is through (`finish`).
         insert_anomalies(tx, &anomalies).await?;
         Ok(())
     }
@@ -397,9 +394,6 @@ impl Apply<'_> {
                 }
                 settling.states.insert(p.id, if paid { "paid" } else { "failed" });
                 settling.count += 1;
-                if paid {
-                    settling.paid.push(p.id);
-                }
                 if let Some(r) = reason.filter(|r| *r != BankReason::Other) {
                     settling.reasons.entry(d.reason.code.clone()).or_insert(r);
                 }
@@ -447,29 +441,6 @@ impl Apply<'_> {
         }
     }
 
-    /// Writes settlements one by one (a group rejection: no lines to drive
-    /// them); a payment reported paid whose items another payment has also
-    /// paid is an overpayment (`double_paid`).
-    async fn settle(
-        &mut self,
-        tx: &mut Tx,
-        settlements: Vec<Settlement>,
-        anomalies: &mut Vec<NewAnomaly>,
-    ) -> Result<(), ReconcileError> {
-        if settlements.is_empty() {
-            return Ok(());
-        }
-        returns::settle(tx, &settlements).await?;
-        let paid: Vec<i64> = settlements.iter().filter(|s| s.paid).map(|s| s.payment_id).collect();
-        anomalies.extend(returns::double_paid(tx, &paid, self.batch_no, Some(self.file_id)).await?);
-        // Only a payment that was unconfirmed can have a missing_in_return to resolve.
-        if !self.was_unconfirmed.is_empty() {
-            let ids: Vec<i64> = std::mem::take(&mut self.was_unconfirmed);
-            crate::store::anomalies::resolve_missing(tx, &ids, self.file_id).await?;
-        }
-        Ok(())
-    }
-
     /// A group status RJCT with no transactions: every payment still sent fails.
     async fn reject_group(
         &mut self,
@@ -515,7 +486,10 @@ impl Apply<'_> {
                 .row(&d, Some(p), amount, "failed", finding, Some(mapped))
                 .map_err(|e| ReconcileError::Io(e.to_string()))?;
         }
-        self.settle(tx, settlements, &mut anomalies).await?;
+        // Failures only: nothing here is paid twice, and only sent payments were open.
+        if !settlements.is_empty() {
+            returns::settle(tx, &settlements).await?;
+        }
         insert_anomalies(tx, &anomalies).await?;
         Ok(())
     }

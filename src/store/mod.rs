@@ -281,7 +281,7 @@ mod tests {
             .await
             .unwrap();
         assert!(check.contains("state = 'sent' OR state = 'paid'"), "{check}");
-        let refused = sqlx::query("INSERT INTO return_lines (source_file_id, line_no, batch_no, serial_no, outcome, finding) VALUES (1, 1, 'B', 'S', 'lost', 'applied')")
+        let refused = sqlx::query("INSERT INTO return_lines (source_file_id, line_no, serial_no, outcome, finding) VALUES (1, 1, 'S', 'lost', 'applied')")
             .execute(store.pool())
             .await
             .expect_err("an outcome outside the list is refused");

@@ -41,69 +41,76 @@ pub struct SentPayment {
 const SENT_COLUMNS: &str =
     "p.id, p.serial_no, p.person_id, p.account_no, p.account_name, p.bank_code, p.amount_fen, p.state";
 
-/// The payments of `batch_no` with these serial numbers. Serial numbers are
-/// unique over all time, so they are looked up alone (their unique index)
-/// and a payment of another batch is left out, as never sent in this one.
+/// The payments of `batch_no` with these serial numbers (and perhaps a few
+/// more of the batch: the caller matches by serial).
+///
+/// A part of a return in file order names a short run of the batch's
+/// sequences (a serial number is the batch number and the sequence,
+/// [`serial_no`](crate::domain::ids::serial_no)): that run is read along the
+/// batch's (batch_no, seq) index, and only the serials not found in it are
+/// looked up one by one. Serial numbers are unique over all time, so those
+/// are looked up alone (their unique index) and a payment of another batch is
+/// left out, as never sent in this one.
 ///
 /// The rows come back as one JSON array: through sqlx's `Any` driver every
 /// value of every row is copied several times over, which for a million
 /// return lines cost more than the lookups themselves.
 pub async fn payments_by_serial(tx: &mut Tx, batch_no: &str, serials: &[&str]) -> Result<Vec<SentPayment>, StoreError> {
     let mut out = Vec::with_capacity(serials.len());
-    for chunk in serials.chunks(MAX_PARAMS - 1) {
-        let rows = match tx.backend() {
-            Backend::Sqlite => format!("json_group_array(json_array({SENT_COLUMNS}))"),
-            Backend::Postgres => format!("COALESCE(json_agg(json_build_array({SENT_COLUMNS})), '[]'::json)::text"),
-        };
+    let mut seqs = serials.iter().filter_map(|s| crate::domain::ids::serial_seq(s, batch_no));
+    if let Some(seq) = seqs.next() {
+        let (first, last) = seqs.fold((seq, seq), |(a, b), q| (a.min(q), b.max(q)));
+        if last - first < 2 * serials.len() as i64 {
+            let filter = format!("p.batch_no = {} AND p.seq BETWEEN {} AND {}", tx.param(1), tx.param(2), tx.param(3));
+            let sql = sent_as_json(tx, &filter);
+            let q = sqlx::query_scalar::<_, String>(&sql).bind(batch_no).bind(first).bind(last);
+            out = sent_from_json(&q.fetch_one(tx.conn()).await?)?;
+        }
+    }
+    let found: std::collections::HashSet<&str> = out.iter().map(|p| p.serial_no.as_str()).collect();
+    let rest: Vec<&str> = serials.iter().copied().filter(|s| !found.contains(s)).collect();
+    for chunk in rest.chunks(MAX_PARAMS - 1) {
         // `|| ''` keeps SQLite on the serial index (without statistics it would
         // rather walk the whole batch by its (batch_no, seq) index).
-        let sql = format!(
-            "SELECT {rows} FROM payments p WHERE p.serial_no IN ({}) AND p.batch_no || '' = {}",
-            tx.list(chunk.len()),
-            tx.param(chunk.len() + 1)
-        );
+        let filter =
+            format!("p.serial_no IN ({}) AND p.batch_no || '' = {}", tx.list(chunk.len()), tx.param(chunk.len() + 1));
+        let sql = sent_as_json(tx, &filter);
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for s in chunk {
             q = q.bind(*s);
         }
         let json = q.bind(batch_no).fetch_one(tx.conn()).await?;
-        type Row = (i64, String, String, String, String, String, i64, String);
-        let rows: Vec<Row> = serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into()))?;
-        out.extend(rows.into_iter().map(
-            |(id, serial_no, person_id, account_no, account_name, bank_code, amount_fen, state)| SentPayment {
-                id,
-                serial_no,
-                person_id,
-                account_no,
-                account_name,
-                bank_code,
-                amount_fen,
-                state,
-                region_code: None,
-            },
-        ));
+        out.extend(sent_from_json(&json)?);
     }
     Ok(out)
 }
 
-/// The registry regions of these persons (for the few payments that raise an anomaly).
-pub async fn regions(
-    tx: &mut Tx,
-    person_ids: &[&str],
-) -> Result<std::collections::HashMap<String, String>, StoreError> {
-    let mut out = std::collections::HashMap::new();
-    for chunk in person_ids.chunks(MAX_PARAMS) {
-        if chunk.is_empty() {
-            continue;
-        }
-        let sql = format!("SELECT person_id, region_code FROM persons WHERE person_id IN ({})", tx.list(chunk.len()));
-        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
-        for p in chunk {
-            q = q.bind(*p);
-        }
-        out.extend(q.fetch_all(tx.conn()).await?);
-    }
-    Ok(out)
+/// The query for the sent payments `p` that `filter` chooses, as one JSON array.
+fn sent_as_json(tx: &Tx, filter: &str) -> String {
+    let rows = match tx.backend() {
+        Backend::Sqlite => format!("json_group_array(json_array({SENT_COLUMNS}))"),
+        Backend::Postgres => format!("COALESCE(json_agg(json_build_array({SENT_COLUMNS})), '[]'::json)::text"),
+    };
+    format!("SELECT {rows} FROM payments p WHERE {filter}")
+}
+
+fn sent_from_json(json: &str) -> Result<Vec<SentPayment>, StoreError> {
+    type Row = (i64, String, String, String, String, String, i64, String);
+    let rows: Vec<Row> = serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, serial_no, person_id, account_no, account_name, bank_code, amount_fen, state)| SentPayment {
+            id,
+            serial_no,
+            person_id,
+            account_no,
+            account_name,
+            bank_code,
+            amount_fen,
+            state,
+            region_code: None,
+        })
+        .collect())
 }
 
 /// Every payment of a batch still in `state` (for a group rejection or closing).
@@ -130,17 +137,12 @@ pub struct NewReturnLine {
     pub finding: &'static str,
 }
 
-pub async fn insert_lines(
-    tx: &mut Tx,
-    file_id: i64,
-    batch_no: &str,
-    lines: &[NewReturnLine],
-) -> Result<(), StoreError> {
-    const COLS: usize = 13;
+pub async fn insert_lines(tx: &mut Tx, file_id: i64, lines: &[NewReturnLine]) -> Result<(), StoreError> {
+    const COLS: usize = 12;
     for chunk in lines.chunks(MAX_PARAMS / COLS) {
         let sql = format!(
-            "INSERT INTO return_lines (source_file_id, line_no, batch_no, serial_no, payment_id, outcome, status_code, \
-             amount_fen, account_no, reason_code, reason_text, bank_ref, finding) VALUES {}",
+            "INSERT INTO return_lines (source_file_id, line_no, serial_no, payment_id, outcome, status_code, amount_fen, \
+             account_no, reason_code, reason_text, bank_ref, finding) VALUES {}",
             tx.values(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
@@ -148,7 +150,6 @@ pub async fn insert_lines(
             q = q
                 .bind(file_id)
                 .bind(l.line_no)
-                .bind(batch_no)
                 .bind(&l.serial_no)
                 .bind(l.payment_id)
                 .bind(l.outcome)
@@ -320,53 +321,91 @@ pub async fn double_paid(
     batch_no: &str,
     source_file_id: Option<i64>,
 ) -> Result<Vec<super::runs::NewAnomaly>, StoreError> {
-    Ok(paid_elsewhere(tx, payment_ids)
-        .await?
-        .into_iter()
-        .map(|(item_id, person_id, program, month, other)| super::runs::NewAnomaly {
-            code: "double_paid",
-            dedupe_key: format!("double_paid:item:{item_id}:{other}"),
-            person_id: Some(person_id),
-            region_code: None,
-            program: Some(program),
-            benefit_month: Some(month),
-            period: None,
-            item_id: Some(item_id),
-            payment_id: Some(other),
-            roster_line_id: None,
-            run_id: None,
-            batch_no: Some(batch_no.to_string()),
-            source_file_id,
-            detail: "the item has two paid payments: an overpayment to recover".into(),
-        })
-        .collect())
-}
-
-/// Items of these payments that another payment has also paid: (item id, person, program, month, other payment).
-async fn paid_elsewhere(
-    tx: &mut Tx,
-    payment_ids: &[i64],
-) -> Result<Vec<(i64, String, String, String, i64)>, StoreError> {
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for chunk in payment_ids.chunks(MAX_PARAMS) {
         if chunk.is_empty() {
             continue;
         }
-        let sql = format!(
-            // In this order (CROSS JOIN keeps it on SQLite): an item is read only when another payment paid it.
-            "SELECT i.id, i.person_id, i.program, i.benefit_month, other.payment_id FROM payment_items mine \
-             CROSS JOIN payment_items other CROSS JOIN payments op CROSS JOIN items i \
-             WHERE mine.payment_id IN ({}) AND other.item_id = mine.item_id AND other.payment_id <> mine.payment_id \
-             AND op.id = other.payment_id AND op.state = 'paid' AND i.id = mine.item_id",
-            tx.list(chunk.len())
-        );
-        let mut q = sqlx::query_as::<_, (i64, String, String, String, i64)>(&sql);
+        let sql = paid_elsewhere("payment_items mine", &format!("mine.payment_id IN ({})", tx.list(chunk.len())));
+        let mut q = sqlx::query_as(&sql);
         for id in chunk {
             q = q.bind(id);
         }
-        out.extend(q.fetch_all(tx.conn()).await?);
+        rows.extend(q.fetch_all(tx.conn()).await?);
     }
-    Ok(out)
+    Ok(double_paid_anomalies(rows, batch_no, source_file_id))
+}
+
+/// [`double_paid`] for the payments a stored return file settled paid, in one
+/// statement driven by the file's own lines.
+pub async fn double_paid_in_file(
+    tx: &mut Tx,
+    file_id: i64,
+    batch_no: &str,
+) -> Result<Vec<super::runs::NewAnomaly>, StoreError> {
+    let sql = paid_elsewhere(
+        "return_lines r CROSS JOIN payment_items mine",
+        "r.source_file_id = $1 AND r.finding = 'applied' AND r.outcome = 'paid' AND mine.payment_id = r.payment_id",
+    );
+    let rows = sqlx::query_as(&sql).bind(file_id).fetch_all(tx.conn()).await?;
+    Ok(double_paid_anomalies(rows, batch_no, Some(file_id)))
+}
+
+/// The query for the items of the payments `mine` (chosen by `from` and
+/// `which`) that another payment has also paid: (item id, person, program,
+/// month, other payment). A just-paid payment's claims are live and an item
+/// has one live claim at most, so the other claim is one released before
+/// (the partial index `payment_items_released`). In this order (CROSS JOIN
+/// keeps it on SQLite): an item is read only when another payment paid it.
+fn paid_elsewhere(from: &str, which: &str) -> String {
+    format!(
+        "SELECT i.id, i.person_id, i.program, i.benefit_month, other.payment_id FROM {from} \
+         CROSS JOIN payment_items other CROSS JOIN payments op CROSS JOIN items i \
+         WHERE {which} AND other.item_id = mine.item_id AND other.released = 1 AND other.payment_id <> mine.payment_id \
+         AND op.id = other.payment_id AND op.state = 'paid' AND i.id = mine.item_id"
+    )
+}
+
+fn double_paid_anomalies(
+    rows: Vec<(i64, String, String, String, i64)>,
+    batch_no: &str,
+    source_file_id: Option<i64>,
+) -> Vec<super::runs::NewAnomaly> {
+    rows.into_iter()
+        .map(|(item_id, person_id, program, month, other)| super::runs::NewAnomaly {
+            code: "double_paid",
+            dedupe_key: format!("double_paid:item:{item_id}:{other}"),
+            person_id: Some(person_id),
+            program: Some(program),
+            benefit_month: Some(month),
+            item_id: Some(item_id),
+            payment_id: Some(other),
+            batch_no: Some(batch_no.to_string()),
+            source_file_id,
+            detail: "the item has two paid payments: an overpayment to recover".into(),
+            ..super::runs::NewAnomaly::default()
+        })
+        .collect()
+}
+
+/// Fills in the registry region of the anomalies this file raised (those
+/// after anomaly `after`) that name a person and no region yet: one statement
+/// at the end of a file, not a lookup per part of it.
+pub async fn fill_regions(tx: &mut Tx, file_id: i64, after: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE anomalies SET region_code = (SELECT region_code FROM persons WHERE person_id = anomalies.person_id) \
+         WHERE id > $1 AND source_file_id = $2 AND region_code IS NULL AND person_id IS NOT NULL",
+    )
+    .bind(after)
+    .bind(file_id)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The last anomaly's id (0 when there is none).
+pub async fn last_anomaly(tx: &mut Tx) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM anomalies").fetch_one(tx.conn()).await?)
 }
 
 /// Closing a batch: payments still sent become unconfirmed (their claims

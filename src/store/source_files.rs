@@ -67,6 +67,8 @@ pub struct Counts<'a> {
     pub rejected: u64,
     pub program: Option<&'a str>,
     pub period: Option<&'a str>,
+    /// The batch a bank's or card maker's return answers.
+    pub batch_no: Option<&'a str>,
 }
 
 pub async fn finish(tx: &mut Tx, id: i64, c: &Counts<'_>) -> Result<(), StoreError> {
@@ -76,7 +78,8 @@ pub async fn finish(tx: &mut Tx, id: i64, c: &Counts<'_>) -> Result<(), StoreErr
 /// [`finish`] for a file of `kind`, whichever ledger holds it.
 pub async fn finish_kind(tx: &mut Tx, kind: &str, id: i64, c: &Counts<'_>) -> Result<(), StoreError> {
     let sql = format!(
-        "UPDATE {} SET rows_total = $1, rows_accepted = $2, rows_rejected = $3, program = $4, period = $5 WHERE id = $6",
+        "UPDATE {} SET rows_total = $1, rows_accepted = $2, rows_rejected = $3, program = $4, period = $5, batch_no = $6 \
+         WHERE id = $7",
         ledger(kind)
     );
     sqlx::query(&sql)
@@ -85,6 +88,7 @@ pub async fn finish_kind(tx: &mut Tx, kind: &str, id: i64, c: &Counts<'_>) -> Re
         .bind(c.rejected as i64)
         .bind(c.program)
         .bind(c.period)
+        .bind(c.batch_no)
         .bind(id)
         .execute(tx.conn())
         .await?;

@@ -264,6 +264,7 @@ pub async fn import_return(store: &Store, path: &Path, by: &str) -> Result<CardR
         rejected: anomalies.len() as u64,
         program: None,
         period: None,
+        batch_no: Some(&header.batch_no),
     };
     source_files::finish(&mut tx, file_id, &counts).await?;
     tx.commit().await?;

@@ -135,6 +135,7 @@ pub async fn import_file<I: Importer>(
         rejected: summary.rejected,
         program: program.as_deref(),
         period: period.as_deref(),
+        batch_no: None,
     };
     source_files::finish_kind(&mut tx, I::KIND, file_id, &counts).await?;
     if let Err(e) = tx.commit().await {

@@ -423,7 +423,7 @@ impl PageWork {
             batch.count += 1;
             batch.amount_fen += amount;
             payments.push(NewPayment {
-                serial_no: format!("{}{seq:08}", batch.batch_no),
+                serial_no: crate::domain::ids::serial_no(&batch.batch_no, seq),
                 batch_no: batch.batch_no.clone(),
                 seq,
                 person_id: person_id.clone(),
