@@ -146,19 +146,20 @@ pub async fn insert_lines(tx: &mut Tx, file_id: i64, lines: &[NewReturnLine]) ->
             tx.values(chunk.len(), COLS)
         );
         let mut q = sqlx::query(&sql);
+        // Text is bound as `&str`: sqlx's `Any` copies a bound `String`, not a `&str`.
         for l in chunk {
             q = q
                 .bind(file_id)
                 .bind(l.line_no)
-                .bind(&l.serial_no)
+                .bind(l.serial_no.as_str())
                 .bind(l.payment_id)
                 .bind(l.outcome)
-                .bind(&l.status_code)
+                .bind(l.status_code.as_deref())
                 .bind(l.amount_fen)
-                .bind(&l.account_no)
-                .bind(&l.reason_code)
-                .bind(&l.reason_text)
-                .bind(&l.bank_ref)
+                .bind(l.account_no.as_deref())
+                .bind(l.reason_code.as_deref())
+                .bind(l.reason_text.as_deref())
+                .bind(l.bank_ref.as_deref())
                 .bind(l.finding);
         }
         q.execute(tx.conn()).await?;

@@ -463,20 +463,20 @@ pub async fn insert_anomalies(tx: &mut Tx, anomalies: &[NewAnomaly]) -> Result<u
         for a in chunk {
             q = q
                 .bind(a.code)
-                .bind(&a.dedupe_key)
-                .bind(&a.person_id)
-                .bind(&a.region_code)
-                .bind(&a.program)
-                .bind(&a.benefit_month)
-                .bind(&a.period)
+                .bind(a.dedupe_key.as_str())
+                .bind(a.person_id.as_deref())
+                .bind(a.region_code.as_deref())
+                .bind(a.program.as_deref())
+                .bind(a.benefit_month.as_deref())
+                .bind(a.period.as_deref())
                 .bind(a.item_id)
                 .bind(a.payment_id)
                 .bind(a.roster_line_id)
-                .bind(&a.run_id)
-                .bind(&a.batch_no)
+                .bind(a.run_id.as_deref())
+                .bind(a.batch_no.as_deref())
                 .bind(a.source_file_id)
-                .bind(&a.detail)
-                .bind(&now);
+                .bind(a.detail.as_str())
+                .bind(now.as_str());
         }
         n += q.execute(tx.conn()).await?.rows_affected();
     }
