@@ -41,6 +41,22 @@ async fn a_caseworker_finds_their_community_and_nothing_beyond_it() {
         assert!(failed["bank_reason"].is_string(), "a bank reason: {failed}");
         assert!(failed["account_no"].as_str().unwrap().starts_with("****"), "{failed}");
         assert!(!failed["items"].as_array().unwrap().is_empty());
+        // A payment the bank paid: its time and code are those of the return line that paid it.
+        let sql = format!(
+            "SELECT p.person_id, f.imported_at, COALESCE(l.reason_code, '') FROM payments p \
+             JOIN persons r ON r.person_id = p.person_id JOIN return_lines l ON l.payment_id = p.id \
+             JOIN source_files f ON f.id = l.source_file_id WHERE p.state = 'paid' AND l.outcome = 'paid' \
+             AND r.region_code LIKE '{}%' ORDER BY p.person_id LIMIT 1",
+            &city.community[..6]
+        );
+        let paid = &rows(&db, &sql).await[0];
+        let sup = server.login("sup", city.password("sup"));
+        let pay = server.get(&format!("/api/v1/persons/{}/payments?from=2026-01&to=2026-12", paid[0]), &sup);
+        let months = pay.json()["months"].as_array().unwrap().clone();
+        let p = months.iter().flat_map(|m| m["payments"].as_array().unwrap().clone()).find(|p| p["state"] == "paid");
+        let p = p.expect("the paid payment");
+        assert_eq!(p["settled_at"], paid[1].as_str(), "[{e}] {p}");
+        assert_eq!(p["bank_reason_code"].as_str().unwrap_or(""), paid[2], "[{e}] {p}");
         // By reference, as the pages link.
         let r = pv["ref"].as_str().unwrap();
         assert_eq!(server.get(&format!("/api/v1/persons/{r}"), &cw).status, 200);

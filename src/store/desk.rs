@@ -114,9 +114,17 @@ pub async fn payments_of(
     from: &str,
     to: &str,
 ) -> Result<(Vec<PaymentRow>, Vec<PaidItemRow>, Vec<OpenItemRow>), StoreError> {
+    // A payment a return file paid has the bank's word on its return line
+    // (see `returns::settle_lines`); the others, on the payment.
     let payments: Vec<PaymentRow> = sqlx::query_as(
         "SELECT p.id, p.run_id, r.period, p.serial_no, p.bank_code, p.account_no, p.amount_fen, p.state, p.bank_reason, \
-         p.bank_reason_code, p.bank_reason_text, p.settled_at FROM payments p JOIN runs r ON r.run_id = p.run_id \
+         COALESCE(p.bank_reason_code, l.reason_code) AS bank_reason_code, \
+         COALESCE(p.bank_reason_text, l.reason_text) AS bank_reason_text, \
+         COALESCE(p.settled_at, f.imported_at) AS settled_at \
+         FROM payments p JOIN runs r ON r.run_id = p.run_id \
+         LEFT JOIN return_lines l ON p.state = 'paid' AND p.settled_at IS NULL AND l.payment_id = p.id \
+         AND l.finding = 'applied' AND l.outcome = 'paid' \
+         LEFT JOIN source_files f ON f.id = l.source_file_id \
          WHERE p.person_id = $1 AND r.period >= $2 AND r.period <= $3 AND p.state <> 'discarded' \
          ORDER BY r.period DESC, p.id DESC",
     )

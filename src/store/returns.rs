@@ -257,6 +257,12 @@ pub async fn settle(tx: &mut Tx, settlements: &[Settlement]) -> Result<(), Store
 /// nothing is bound per payment. `reasons` maps the bank's failure codes to
 /// their reason; any other code of a failed line is `other_reason`. A failed
 /// payment releases its claims, so its items can be paid again.
+///
+/// A payment paid changes its state alone: what the bank said of it (its
+/// code, text and reference, and when) is its return line's, read from there
+/// ([`crate::store::desk::payments_of`]). Written on the payment as well, it
+/// would grow every row of a batch, and the pages that hold them would split.
+/// A failure keeps its bank's word on the payment, as casework's do.
 pub async fn settle_lines(
     tx: &mut Tx,
     file_id: i64,
@@ -282,7 +288,10 @@ pub async fn settle_lines(
     let sql = format!(
         "UPDATE payments SET state = r.outcome, \
          bank_reason = CASE WHEN r.outcome = 'failed' THEN {} END, \
-         bank_reason_code = r.reason_code, bank_reason_text = r.reason_text, bank_ref = r.bank_ref, settled_at = {} \
+         bank_reason_code = CASE WHEN r.outcome = 'failed' THEN r.reason_code END, \
+         bank_reason_text = CASE WHEN r.outcome = 'failed' THEN r.reason_text END, \
+         bank_ref = CASE WHEN r.outcome = 'failed' THEN r.bank_ref END, \
+         settled_at = CASE WHEN r.outcome = 'failed' THEN {} END \
          FROM return_lines r WHERE {} AND payments.id = r.payment_id \
          AND r.finding IN ('applied', 'bank_failed') AND r.outcome IN ('paid', 'failed')",
         if reasons.is_empty() { tx.param(n + 1) } else { format!("COALESCE({case} END, {})", tx.param(n + 1)) },
